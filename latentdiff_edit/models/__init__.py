@@ -1,0 +1,1 @@
+from .denoiser import LatentDenoiser1D, LatentDenoiserOutput

@@ -1,0 +1,220 @@
+"""`LatentDenoiser1D`: a DiT-style transformer over codec latents `(batch, channels, frames)`, conditioned on an
+attribute schema (frame-level contours, clip-level scalars and labels) with a learned null per attribute.
+
+Backbone choice: a transformer with adaLN-Zero-style modulation (Peebles & Xie, "Scalable Diffusion Models with
+Transformers", 2023) and a depthwise convolution per block for local, length-independent position information. Global
+attention lets the whole utterance agree on voice and style; the convolution gives the frame-level alignment that
+F0 conditioning needs; nothing depends on a maximum length, so any clip length works, and a key padding mask makes
+a batch of unequal lengths give the same result as its items one by one. Frame attributes (the F0 contour above all)
+are added to the input frames, which is what lets a pitch edit land after a full DDIM inversion: the inverted noise
+keeps the source pitch, so the model must take pitch from the contour, not from the noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.embeddings import TimestepEmbedding, Timesteps
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import BaseOutput
+from torch import nn
+
+from ..attributes import validate_schema
+
+
+@dataclass
+class LatentDenoiserOutput(BaseOutput):
+    """
+    Args:
+        sample (`torch.Tensor` of shape `(batch_size, latent_channels, num_frames)`):
+            The model prediction (v, epsilon or x0, as the scheduler's `prediction_type` says).
+    """
+
+    sample: torch.Tensor
+
+
+def _modulate(x, shift, scale):
+    return x * (1 + scale[:, None]) + shift[:, None]
+
+
+class DenoiserBlock(nn.Module):
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, conv_kernel_size: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.proj = nn.Linear(hidden_size, hidden_size)
+        self.conv = nn.Conv1d(hidden_size, hidden_size, conv_kernel_size, padding=conv_kernel_size // 2,
+                              groups=hidden_size)
+        self.norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(hidden_size, int(hidden_size * mlp_ratio)), nn.GELU(approximate="tanh"),
+                                 nn.Linear(int(hidden_size * mlp_ratio), hidden_size))
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
+
+    def forward(self, x, cond, key_mask, frame_mask):
+        # x: (B, T, D); cond: (B, D); key_mask: (B, 1, 1, T) bool, True = attend; frame_mask: (B, T, 1)
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond).chunk(6, dim=-1)
+        batch, frames, dim = x.shape
+        h = _modulate(self.norm1(x), shift1, scale1)
+        q, k, v = self.qkv(h).view(batch, frames, 3, self.num_heads, dim // self.num_heads).permute(2, 0, 3, 1, 4)
+        h = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)  # (B, nh, T, hs)
+        x = x + gate1[:, None] * self.proj(h.transpose(1, 2).reshape(batch, frames, dim))
+        x = x + self.conv((x * frame_mask).transpose(1, 2)).transpose(1, 2)  # local mixing, zeros past the end
+        x = x + gate2[:, None] * self.mlp(_modulate(self.norm2(x), shift2, scale2))
+        return x
+
+
+class LatentDenoiser1D(ModelMixin, ConfigMixin):
+    r"""
+    A conditional denoiser over continuous codec latents.
+
+    Args:
+        latent_channels (`int`, *optional*, defaults to 64): channels of the codec latents.
+        hidden_size (`int`, *optional*, defaults to 256): transformer width.
+        num_layers (`int`, *optional*, defaults to 6): number of transformer blocks.
+        num_heads (`int`, *optional*, defaults to 4): attention heads.
+        mlp_ratio (`float`, *optional*, defaults to 4.0): feed-forward width / `hidden_size`.
+        conv_kernel_size (`int`, *optional*, defaults to 5): depthwise convolution kernel in each block.
+        attributes (`list[dict]`, *optional*): the attribute schema (see `latentdiff_edit.attributes`).
+        latents_mean (`list[float]`, *optional*): per-channel mean of the codec latents (normalization).
+        latents_std (`list[float]`, *optional*): per-channel std of the codec latents (normalization).
+        training_info (`dict`, *optional*): free-form provenance (data, steps) kept with the weights.
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        latent_channels: int = 64,
+        hidden_size: int = 256,
+        num_layers: int = 6,
+        num_heads: int = 4,
+        mlp_ratio: float = 4.0,
+        conv_kernel_size: int = 5,
+        attributes: list[dict] | None = None,
+        latents_mean: list[float] | None = None,
+        latents_std: list[float] | None = None,
+        training_info: dict | None = None,
+    ):
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"`hidden_size` ({hidden_size}) must be divisible by `num_heads` ({num_heads})")
+        specs = validate_schema(attributes or [])
+        for stat in (latents_mean, latents_std):
+            if stat is not None and len(stat) != latent_channels:
+                raise ValueError(f"latent statistics need {latent_channels} values, got {len(stat)}")
+        self.time_proj = Timesteps(hidden_size, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embedding = TimestepEmbedding(hidden_size, hidden_size)
+        self.input_proj = nn.Conv1d(latent_channels, hidden_size, 3, padding=1)
+
+        self.frame_embedders = nn.ModuleDict()
+        self.global_embedders = nn.ModuleDict()
+        self.null_embeddings = nn.ParameterDict()
+        for spec in specs:
+            name = spec["name"]
+            if spec["type"] == "frame":
+                self.frame_embedders[name] = nn.Conv1d(spec["dim"], hidden_size, 3, padding=1)
+            elif spec["type"] == "continuous":
+                self.global_embedders[name] = nn.Sequential(
+                    nn.Linear(1, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
+                )
+            else:
+                self.global_embedders[name] = nn.Embedding(len(spec["categories"]), hidden_size)
+            self.null_embeddings[name] = nn.Parameter(torch.randn(hidden_size) * 0.02)
+
+        self.blocks = nn.ModuleList(
+            DenoiserBlock(hidden_size, num_heads, mlp_ratio, conv_kernel_size) for _ in range(num_layers)
+        )
+        self.final_norm = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
+        self.output_proj = nn.Linear(hidden_size, latent_channels)
+
+    @property
+    def attribute_specs(self) -> list[dict]:
+        return validate_schema(self.config.attributes or [])
+
+    def embed_conditions(
+        self, conditions: dict[str, torch.Tensor] | None, batch_size: int, num_frames: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Condition tensors (see `AttributeSchema.encode`) → a global embedding `(B, D)` and a frame embedding
+        `(B, D, T)`. A missing attribute, NaN (continuous) or -1 (categorical) selects that attribute's null."""
+        conditions = conditions or {}
+        unknown = set(conditions) - set(self.null_embeddings)
+        if unknown:
+            raise ValueError(f"unknown attribute(s) {sorted(unknown)}; the denoiser knows {list(self.null_embeddings)}")
+        dim = self.config.hidden_size
+        device, dtype = self.input_proj.weight.device, self.input_proj.weight.dtype
+        global_emb = torch.zeros(batch_size, dim, device=device, dtype=dtype)
+        frame_emb = torch.zeros(batch_size, dim, num_frames, device=device, dtype=dtype)
+        for name, null in self.null_embeddings.items():
+            value = conditions.get(name)
+            if name in self.frame_embedders:
+                if value is None:
+                    frame_emb = frame_emb + null[None, :, None]
+                    continue
+                if value.shape[0] != batch_size or value.shape[-1] != num_frames:
+                    raise ValueError(f"frame attribute `{name}` has shape {tuple(value.shape)}, expected "
+                                     f"({batch_size}, dim, {num_frames})")
+                value = value.to(device, dtype)
+                keep = ~torch.isnan(value).flatten(1).all(dim=1)  # an all-NaN row is that item's null
+                emb = self.frame_embedders[name](torch.nan_to_num(value))
+                frame_emb = frame_emb + torch.where(keep[:, None, None], emb, null[None, :, None])
+                continue
+            if value is None:
+                global_emb = global_emb + null
+                continue
+            if isinstance(self.global_embedders[name], nn.Embedding):
+                keep = value >= 0
+                emb = self.global_embedders[name](value.clamp_min(0).to(device))
+            else:
+                keep = torch.isfinite(value)
+                emb = self.global_embedders[name](torch.nan_to_num(value).to(device, dtype)[:, None])
+            global_emb = global_emb + torch.where(keep.to(device)[:, None], emb, null[None])
+        return global_emb, frame_emb
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | float | int,
+        conditions: dict[str, torch.Tensor] | None = None,
+        padding_mask: torch.Tensor | None = None,
+        condition_offset: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> LatentDenoiserOutput | tuple:
+        r"""
+        Args:
+            sample (`torch.Tensor` of shape `(batch_size, latent_channels, num_frames)`): noisy normalized latents.
+            timestep (`torch.Tensor` or `int`): diffusion timestep(s), a scalar or `(batch_size,)`.
+            conditions (`dict[str, torch.Tensor]`, *optional*): attribute tensors from `AttributeSchema.encode`.
+            padding_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*): True on real frames.
+            condition_offset (`torch.Tensor` of shape `(batch_size, hidden_size)` or `(hidden_size,)`, *optional*):
+                added to the global condition embedding (direction edits in condition space).
+            return_dict (`bool`, *optional*, defaults to `True`): return a `LatentDenoiserOutput` or a tuple.
+        """
+        batch, _, frames = sample.shape
+        if not torch.is_tensor(timestep):
+            timestep = torch.tensor([timestep], device=sample.device)
+        timestep = timestep.reshape(-1).expand(batch).to(sample.device)
+        if padding_mask is None:
+            padding_mask = torch.ones(batch, frames, dtype=torch.bool, device=sample.device)
+        padding_mask = padding_mask.to(sample.device, torch.bool)
+
+        t_emb = self.time_embedding(self.time_proj(timestep).to(sample.dtype))  # (B, D)
+        global_emb, frame_emb = self.embed_conditions(conditions, batch, frames)
+        cond = t_emb + global_emb
+        if condition_offset is not None:
+            cond = cond + condition_offset.to(cond.dtype)
+
+        frame_mask = padding_mask[:, :, None].to(sample.dtype)  # (B, T, 1)
+        x = (self.input_proj(sample * frame_mask.transpose(1, 2)) + frame_emb).transpose(1, 2)  # (B, T, D)
+        key_mask = padding_mask[:, None, None, :]  # (B, 1, 1, T)
+        for block in self.blocks:
+            x = block(x, cond, key_mask, frame_mask)
+        shift, scale = self.final_modulation(cond).chunk(2, dim=-1)
+        out = self.output_proj(_modulate(self.final_norm(x), shift, scale)) * frame_mask  # (B, T, C)
+        out = out.transpose(1, 2)
+        if not return_dict:
+            return (out,)
+        return LatentDenoiserOutput(sample=out)

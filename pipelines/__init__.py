@@ -1,0 +1,8 @@
+from .pipeline_voice_edit import (
+    DEFAULT_INVERSION_DEPTH,
+    EditDirection,
+    ReconstructionOutput,
+    VoiceEditPipeline,
+    VoiceEditPipelineOutput,
+    VoiceInversionOutput,
+)
