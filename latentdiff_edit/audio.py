@@ -6,6 +6,8 @@ The caller's arrays are never modified: every function returns new tensors.
 from __future__ import annotations
 
 import os
+import struct
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -16,28 +18,142 @@ import torchaudio.functional as AF
 DEFAULT_MAX_SECONDS = 60.0
 MIN_SECONDS = 0.1
 SILENCE_PEAK = 1e-4  # about -80 dBFS
+# libsndfile keeps a WAV string tag of up to ~2045 characters and silently drops every tag beyond that
+MAX_TAG_CHARS = 2000
 
 
 class AudioInputError(ValueError):
     """Raised for audio a user can fix: unreadable, empty, NaN, silent, too short or too long."""
 
 
-def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+def load_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Read an audio file with soundfile as float32 `(num_samples,)` or `(num_samples, num_channels)`.
 
+    The header is checked before any sample is read, so a huge file is refused without loading it.
+
+    Args:
+        path (`str` or `os.PathLike`): a file soundfile reads (WAV, FLAC, OGG, ...).
+        max_seconds (`float`, *optional*): refuse files longer than this.
+
     Raises:
-        AudioInputError: the file is missing, empty, or not a format soundfile reads (WAV, FLAC, OGG, ...).
+        AudioInputError: the file is missing, empty, not audio, truncated (its header declares more samples than it
+            holds), or longer than `max_seconds`.
     """
     path = Path(path)
     if not path.is_file():
-        raise AudioInputError(f"audio file not found: {path}")
+        raise AudioInputError(f"audio file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
     if path.stat().st_size == 0:
         raise AudioInputError(f"audio file is empty (0 bytes): {path}")
     try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        reason = getattr(e, "error_string", None) or str(e)
+        raise AudioInputError(f"cannot read {path} as audio: {reason}; expected a WAV, FLAC or OGG file") from None
+    if info.frames <= 0:
+        raise AudioInputError(f"audio file holds no samples (0 frames): {path}")
+    duration = info.frames / info.samplerate
+    if max_seconds is not None and duration > max_seconds:
+        raise AudioInputError(
+            f"{path} is too long: {duration:.1f} s > {max_seconds:g} s; cut it into segments (or edit a part of it)"
+        )
+    declared_frames = _declared_wav_frames(path) if info.format in ("WAV", "WAVEX") else None
+    if declared_frames is not None and declared_frames > info.frames:
+        raise AudioInputError(
+            f"{path} is truncated: its header declares {declared_frames / info.samplerate:.2f} s of audio but the "
+            f"file holds {duration:.2f} s (an interrupted copy or download?)"
+        )
+    try:
         audio, sampling_rate = sf.read(path, dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioInputError(f"cannot read {path} as audio ({e}); expected WAV, FLAC or OGG") from None
+        reason = getattr(e, "error_string", None) or str(e)
+        raise AudioInputError(f"cannot read {path} as audio: {reason}; expected a WAV, FLAC or OGG file") from None
     return audio, int(sampling_rate)
+
+
+def _declared_wav_frames(path: Path) -> int | None:
+    """Frames the `data` chunk of a RIFF/WAVE header declares; None when unknown. libsndfile silently reads what is
+    there, so this is the only way to tell a truncated file from a short one."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"RIFF" or not f.read(4) or f.read(4) != b"WAVE":
+            return None
+        block_align = None
+        for _ in range(64):  # a WAV has a handful of chunks; a bound keeps a corrupt file from looping
+            header = f.read(8)
+            if len(header) < 8:
+                return None
+            chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk_id == b"fmt ":
+                fmt = f.read(size + (size & 1))
+                block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+            elif chunk_id == b"data":
+                # 0 and 0xFFFFFFFF are what streaming writers leave when they cannot seek back: not truncation.
+                if not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                f.seek(size + (size & 1), os.SEEK_CUR)
+    return None
+
+
+def save_audio(
+    path: str | os.PathLike,
+    audio: np.ndarray,
+    sampling_rate: int,
+    tags: dict[str, str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write mono audio atomically: into a temporary file in the same folder, then `os.replace`, so a failure never
+    leaves a half-written file under `path`. The format follows the extension (`.wav`, `.flac`, `.ogg`, ...).
+
+    Args:
+        path (`str` or `os.PathLike`): the output file; its folder is created.
+        audio (`np.ndarray` of shape `(num_samples,)`): samples, clipped to [-1, 1].
+        sampling_rate (`int`): the rate to write.
+        tags (`dict[str, str]`, *optional*): libsndfile string tags (`title`, `software`, `comment`, `date`, ...).
+            WAV keeps at most about 2 kB per string and drops all of them beyond that, so longer values are refused.
+        overwrite (`bool`, *optional*, defaults to `False`): replace an existing file.
+
+    Raises:
+        FileExistsError: `path` exists and `overwrite` is False.
+        ValueError: the extension is not a format soundfile writes, or a tag is too long.
+    """
+    path = Path(path)
+    file_format = output_format(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    for key, value in (tags or {}).items():
+        if len(value) > MAX_TAG_CHARS:
+            raise ValueError(f"audio tag `{key}` has {len(value)} characters; at most {MAX_TAG_CHARS} survive in WAV")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with sf.SoundFile(temporary, "w", int(sampling_rate), 1, format=file_format) as f:
+            for key, value in (tags or {}).items():
+                setattr(f, key, value)  # before the samples: FLAC refuses tags once audio is written
+            f.write(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """The soundfile format name for an output file's extension, e.g. `"WAV"` for `out.wav`."""
+    extension = Path(path).suffix.lstrip(".").upper()
+    extension = {"OGA": "OGG", "AIF": "AIFF"}.get(extension, extension)
+    if extension not in sf.available_formats():
+        raise ValueError(f"cannot write `{Path(path).name}`: unknown audio extension; use .wav or .flac")
+    return extension
+
+
+def read_audio_tags(path: str | os.PathLike) -> dict[str, str]:
+    """The libsndfile string tags of an audio file (`title`, `software`, `comment`, ...); empty ones are left out."""
+    try:
+        with sf.SoundFile(path) as f:
+            return f.copy_metadata()
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        reason = getattr(e, "error_string", None) or str(e)
+        raise AudioInputError(f"cannot read {path} as audio: {reason}") from None
 
 
 def to_mono_tensor(audio, channels_first: bool | None = None) -> torch.Tensor:

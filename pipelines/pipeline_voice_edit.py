@@ -354,6 +354,7 @@ class VoiceEditPipeline(DiffusionPipeline):
         frames = padding_mask.sum(-1).tolist()
         sources = self.measure_attributes(clips, frames)
         labels = _per_item(attributes, len(clips), "attributes")
+        _refuse_frame_attributes(self.schema, labels)
         for src, extra in zip(sources, labels):
             src.values.update(extra)
         # 3. Timesteps: the ascending inverse schedule, truncated at the depth
@@ -518,6 +519,7 @@ class VoiceEditPipeline(DiffusionPipeline):
             batch = inversion.latents.shape[0]
             source = inversion.source_attributes
             values = _per_item(attributes, batch, "attributes")
+            _refuse_frame_attributes(self.schema, values)
             target = [
                 s.edited(_item(pitch_shift, i, batch, "pitch_shift"), _item(intonation_scale, i, batch, "intonation_scale"),
                          _item(energy_shift, i, batch, "energy_shift"), values[i])
@@ -622,6 +624,13 @@ class VoiceEditPipeline(DiffusionPipeline):
         snr = (10 * torch.log10(signal / error)).tolist()
         output = ReconstructionOutput(snr_db=snr, latents=regenerated)
         return output if return_dict else output.to_tuple()
+
+
+def _refuse_frame_attributes(schema: AttributeSchema, items: list[dict]) -> None:
+    frame = [k for item in items for k in item if k in schema and schema.by_name[k]["type"] == "frame"]
+    if frame:
+        raise ValueError(f"`attributes` cannot set frame attribute(s) {sorted(set(frame))} of a recording: they are "
+                         "measured; edit them with `pitch_shift`, `intonation_scale` or `energy_shift`")
 
 
 def _per_item(values, batch: int, name: str) -> list[dict]:

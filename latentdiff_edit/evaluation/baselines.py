@@ -179,12 +179,13 @@ def _resampling_rate(cents: int, sampling_rate: int, tolerance_cents: float = 0.
 
     `pitch_shift` uses `sample_rate` only in that last step, `resample(stretched, int(sample_rate / rate),
     sample_rate)` with `rate = 2 ** (-n_steps / bins_per_octave)`, whose cost grows with the reduced terms of that
-    ratio: at 16 kHz, +3 st gives 19027 / 16000 (coprime) and takes ~13 s for 5 s of audio. Any `sample_rate` whose
-    ratio is within `tolerance_cents` of the exact one gives the same output; the smallest one is ~100x faster.
+    ratio: at 16 kHz, +3 st gives 19027 / 16000 (coprime) and took ~13 s for 5 s of audio on one CPU core. Any
+    `sample_rate` whose ratio is within `tolerance_cents` of the exact one gives the same pitch; the smallest such one
+    (37 for +3 st) took 0.03 s.
     """
     rate = 2.0 ** (-float(cents) / 1200)  # the same expression as torchaudio's
     candidates = np.arange(1, sampling_rate + 1)
-    orig_freq = np.array([int(candidate / rate) for candidate in candidates])
+    orig_freq = np.floor(candidates / rate).astype(np.int64)  # torchaudio's int(sample_rate / rate)
     error_cents = np.abs(1200.0 * np.log2(np.maximum(orig_freq, 1) * rate / candidates))
     good = np.flatnonzero((orig_freq >= 1) & (error_cents <= tolerance_cents))
     return int(candidates[good[0]]) if len(good) else sampling_rate

@@ -166,6 +166,8 @@ class TestVoiceEditPipeline(VoiceEditPipelineTester):
             pipe(inversion=inversion, pitch_shift=[1.0, 2.0])
         with pytest.raises(ValueError, match="sampling_rate.*2 entries for 1"):
             pipe.invert([harmonic_tone()], [SR, SR])
+        with pytest.raises(ValueError, match="frame attribute.*'f0'.*pitch_shift"):
+            pipe(inversion=inversion, attributes={"f0": np.ones(4)})
         with pytest.raises(ValueError, match="output_type"):
             pipe(inversion=inversion, output_type="wav")
         with pytest.raises(ValueError, match="inversion_depth"):

@@ -1,0 +1,393 @@
+"""Editing files with a [`VoiceEditPipeline`]: what the command line (`latentdiff_edit.cli`) and batch jobs
+(`latentdiff_edit.batch`) share. Read and validate a file, edit a batch of clips (or a segment of each, spliced back
+with a crossfade), measure what the edit did, and write the result atomically with its provenance in the file's tags.
+
+    >>> settings = EditSettings(num_inference_steps=50)
+    >>> job = prepare_job("speech.wav", pipe.sampling_rate, settings, ClipEdit(pitch_shift=3.0))
+    >>> result = edit_jobs(pipe, [job], settings)[0]
+    >>> write_output("speech_up3.wav", result.audio, pipe.sampling_rate, provenance_record("my/model", job, settings))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .attributes import MEASURABLE
+from .audio import DEFAULT_MAX_SECONDS, MAX_TAG_CHARS, AudioInputError, load_audio, prepare_audio, read_audio_tags
+from .audio import save_audio as _save_audio
+from .features import measure_attributes
+from .pipelines import DEFAULT_INVERSION_DEPTH
+
+EDIT_MODES = ("cfg", "direction")
+# A file is read whole when only a segment of it is edited; this bounds the memory that takes.
+MAX_FILE_SECONDS = 600.0
+CROSSFADE_SECONDS = 0.02
+# Peaks at or above this count as clipped (16-bit full scale is 32767 / 32768 = 0.99997).
+CLIPPING_PEAK = 0.999
+SOFTWARE_NAME = "latentdiff-edit"
+
+
+@dataclass
+class ClipEdit:
+    """
+    The edit of one clip.
+
+    Args:
+        pitch_shift (`float`, *optional*, defaults to 0.0): semitones added to the F0 contour.
+        intonation_scale (`float`, *optional*, defaults to 1.0): scale of F0 excursions around the clip's mean.
+        attributes (`dict`, *optional*): target clip-level attribute values, e.g. `{"style": "high-wide-fast"}`.
+    """
+
+    pitch_shift: float = 0.0
+    intonation_scale: float = 1.0
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass
+class EditSettings:
+    """
+    How every clip of a run is edited.
+
+    Args:
+        mode (`str`, *optional*, defaults to `"cfg"`): `"cfg"` guides toward the target attributes;
+            `"direction"` adds a condition-space direction from the source's measured values to the targets.
+        strength (`float`, *optional*, defaults to 1.0): direction strength (`"direction"` mode).
+        guidance_scale (`float`, *optional*, defaults to 1.0): guidance against the source's attributes.
+        num_inference_steps (`int`, *optional*, defaults to 50): steps of the full DDIM schedule.
+        inversion_depth (`float`, *optional*, defaults to `DEFAULT_INVERSION_DEPTH`): fraction of it inverted.
+        seed (`int`, *optional*, defaults to 0): seed of the pipeline's generator.
+        max_seconds (`float`, *optional*, defaults to 60): longest audio given to the model (a clip or a segment).
+        segment (`tuple[float | None, float | None]`, *optional*): edit only `(start, end)` seconds of each file.
+    """
+
+    mode: str = "cfg"
+    strength: float = 1.0
+    guidance_scale: float = 1.0
+    num_inference_steps: int = 50
+    inversion_depth: float = DEFAULT_INVERSION_DEPTH
+    seed: int = 0
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    segment: tuple[float | None, float | None] | None = None
+
+
+@dataclass
+class EditJob:
+    """One file, read and validated: the whole file as mono audio at the pipeline's rate, and the span to edit."""
+
+    path: Path
+    source: np.ndarray  # (num_samples,) float32 at the pipeline's rate
+    start: int
+    end: int
+    edit: ClipEdit
+    input_sampling_rate: int
+    input_channels: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def edited_span(self) -> np.ndarray:
+        return self.source[self.start : self.end]
+
+
+@dataclass
+class EditResult:
+    """
+    Args:
+        audio (`np.ndarray` of shape `(num_samples,)`): the output file's samples (the edited span spliced in).
+        edited_span (`np.ndarray`): the pipeline's output for the edited span alone.
+        source_values (`dict`): clip-level attributes the pipeline measured on the source span.
+    """
+
+    audio: np.ndarray
+    edited_span: np.ndarray
+    source_values: dict
+
+
+def parse_attribute_values(schema, values: Mapping | Sequence[str], argument: str = "--set") -> dict:
+    """
+    Typed, validated target attribute values from `NAME=VALUE` strings (the command line) or a mapping (a manifest
+    row, whose CSV cells may be strings or numbers).
+
+    Raises:
+        ValueError: malformed pair, unknown name, frame attribute, non-number, or a value outside the model's range.
+    """
+    if not isinstance(values, Mapping):
+        pairs = {}
+        for item in values:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"`{argument}` expects NAME=VALUE, got {item!r}")
+            pairs[name.strip()] = value.strip()
+        values = pairs
+    schema.check_names(values, argument)
+    parsed = {}
+    for name, value in values.items():
+        spec = schema.by_name[name]
+        if spec["type"] == "frame":
+            hint = "; use --pitch / --intonation" if name == "f0" else ""
+            raise ValueError(f"`{name}` is a frame-level contour, not a value to set{hint}")
+        if spec["type"] == "continuous":
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"`{name}` must be a number, got {value!r}") from None
+        else:
+            value = str(value)
+        schema.check_value(name, value)
+        parsed[name] = value
+    return parsed
+
+
+def check_clip_edit(edit: ClipEdit) -> None:
+    """Refuse pitch and intonation values that are not numbers or far outside what a voice can do."""
+    if not (math.isfinite(edit.pitch_shift) and abs(edit.pitch_shift) <= 24):
+        raise ValueError(f"pitch shift must be between -24 and +24 semitones, got {edit.pitch_shift}")
+    if not (math.isfinite(edit.intonation_scale) and 0 <= edit.intonation_scale <= 4):
+        raise ValueError(f"intonation scale must be between 0 (flat) and 4, got {edit.intonation_scale}")
+
+
+def check_settings(settings: EditSettings) -> None:
+    if settings.mode not in EDIT_MODES:
+        raise ValueError(f"mode must be one of {EDIT_MODES}, got {settings.mode!r}")
+    if settings.num_inference_steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {settings.num_inference_steps}")
+    if not 0 < settings.inversion_depth <= 1:
+        raise ValueError(f"depth must be in (0, 1], got {settings.inversion_depth}")
+    if not (math.isfinite(settings.guidance_scale) and settings.guidance_scale >= 0):
+        raise ValueError(f"guidance must be a number >= 0, got {settings.guidance_scale}")
+    if not math.isfinite(settings.strength):
+        raise ValueError(f"strength must be a finite number, got {settings.strength}")
+    if settings.segment is not None:
+        start, end = settings.segment
+        if start is not None and not start >= 0:
+            raise ValueError(f"segment start must be >= 0 s, got {start}")
+        if start is not None and end is not None and not end > start:
+            raise ValueError(f"segment end ({end} s) must come after its start ({start} s)")
+
+
+def prepare_job(path: str | os.PathLike, sampling_rate: int, settings: EditSettings, edit: ClipEdit) -> EditJob:
+    """
+    Read and validate one file for editing at `sampling_rate` (mono downmix, resampling).
+
+    Raises:
+        AudioInputError: unreadable, empty, truncated, NaN, silent, too short or too long audio, or a segment outside
+            the file; the message names the file.
+    """
+    path = Path(path)
+    limit = settings.max_seconds if settings.segment is None else max(settings.max_seconds, MAX_FILE_SECONDS)
+    audio, input_rate = load_audio(path, max_seconds=limit)
+    source = prepare_audio(audio, input_rate, sampling_rate, max_seconds=limit, name=str(path)).numpy()
+    start, end = 0, len(source)
+    if settings.segment is not None:
+        duration = len(source) / sampling_rate
+        segment_start = settings.segment[0] or 0.0
+        segment_end = duration if settings.segment[1] is None else settings.segment[1]
+        if not segment_start < segment_end <= duration + 1e-6:
+            raise AudioInputError(
+                f"segment {segment_start:g}-{segment_end:g} s is not inside {path} (0-{duration:.2f} s)"
+            )
+        start, end = round(segment_start * sampling_rate), min(round(segment_end * sampling_rate), len(source))
+        # the segment alone is what the model sees: it must pass the same checks as a clip
+        prepare_audio(source[start:end], sampling_rate, sampling_rate, max_seconds=settings.max_seconds,
+                      name=f"{path} [{segment_start:g}-{segment_end:g} s]")
+    job = EditJob(path, source, start, end, edit, input_rate, 1 if audio.ndim == 1 else audio.shape[1])
+    clipped = float(np.mean(np.abs(audio) >= CLIPPING_PEAK))
+    if clipped > 0.001:
+        job.warnings.append(f"{path} is clipped ({100 * clipped:.1f}% of samples at full scale); the edit keeps "
+                            "the distortion")
+    return job
+
+
+def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[EditResult]:
+    """
+    Edit prepared jobs with `pipe`: one batched inversion and one batched call in `"cfg"` mode; one clip at a time
+    in `"direction"` mode, because each clip's direction starts from its own measured attributes.
+    """
+    if settings.mode == "direction":
+        return [_edit_with_direction(pipe, job, settings) for job in jobs]
+    spans = [torch.from_numpy(job.edited_span) for job in jobs]
+    inversion = pipe.invert(spans, pipe.sampling_rate, num_inference_steps=settings.num_inference_steps,
+                            inversion_depth=settings.inversion_depth, max_seconds=settings.max_seconds)
+    output = pipe(
+        inversion=inversion,
+        pitch_shift=[job.edit.pitch_shift for job in jobs],
+        intonation_scale=[job.edit.intonation_scale for job in jobs],
+        attributes=[job.edit.attributes for job in jobs],
+        guidance_scale=settings.guidance_scale,
+        generator=torch.Generator("cpu").manual_seed(settings.seed),
+        output_type="np",
+    )
+    return [
+        _result(job, output.audios[i, : output.num_samples[i]], inversion.source_attributes[i].values, pipe)
+        for i, job in enumerate(jobs)
+    ]
+
+
+def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResult:
+    if not job.edit.attributes:
+        raise ValueError("direction mode needs at least one target attribute (--set NAME=VALUE)")
+    inversion = pipe.invert(torch.from_numpy(job.edited_span), pipe.sampling_rate,
+                            num_inference_steps=settings.num_inference_steps,
+                            inversion_depth=settings.inversion_depth, max_seconds=settings.max_seconds)
+    measured = inversion.source_attributes[0].values
+    # The direction starts at what the source measures (unmeasurable labels start at the null condition); measured
+    # values outside the model's range are clamped to it, since the schema refuses them as they are.
+    source_values = {}
+    for name in job.edit.attributes:
+        value = measured.get(name)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            spec = pipe.schema.by_name[name]
+            source_values[name] = float(np.clip(value, spec.get("min", -np.inf), spec.get("max", np.inf)))
+    direction = pipe.construct_direction([source_values], [job.edit.attributes], space="condition")
+    output = pipe(
+        inversion=inversion,
+        pitch_shift=job.edit.pitch_shift,
+        intonation_scale=job.edit.intonation_scale,
+        direction=direction,
+        strength=settings.strength,
+        guidance_scale=settings.guidance_scale,
+        generator=torch.Generator("cpu").manual_seed(settings.seed),
+        output_type="np",
+    )
+    return _result(job, output.audios[0, : output.num_samples[0]], measured, pipe)
+
+
+def _result(job: EditJob, edited_span: np.ndarray, source_values: dict, pipe) -> EditResult:
+    edited_span = np.asarray(edited_span, dtype=np.float32)
+    audio = splice(job.source, edited_span, job.start, round(CROSSFADE_SECONDS * pipe.sampling_rate))
+    return EditResult(audio, edited_span, dict(source_values))
+
+
+def splice(source: np.ndarray, edited_span: np.ndarray, start: int, crossfade: int) -> np.ndarray:
+    """
+    Put `edited_span` into a copy of `source` at `start`. Where the span meets unedited audio, the first and last
+    `crossfade` samples of the span fade between the two with complementary raised-cosine ramps, so there is no click.
+    """
+    output = source.astype(np.float32, copy=True)
+    end = start + len(edited_span)
+    output[start:end] = edited_span
+    length = min(crossfade, len(edited_span) // 4)
+    if length > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(length) + 0.5) / length)  # 0 → 1
+        if start > 0:
+            output[start : start + length] = (1 - ramp) * source[start : start + length] + ramp * edited_span[:length]
+        if end < len(source):
+            fade = ramp[::-1]
+            output[end - length : end] = fade * edited_span[-length:] + (1 - fade) * source[end - length : end]
+    return output
+
+
+def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict:
+    """
+    What the source was and what the edit did: the source's median F0 (Hz), F0 spread (semitones) and rate, the
+    measured pitch shift and intonation scale when `latentdiff_edit.evaluation` is importable, and the edited clip's
+    value of every measurable attribute that was set. NaN (nothing voiced) becomes None.
+    """
+    values = result.source_values
+    figures = {"source_f0_hz": values.get("pitch"), "source_f0_spread_st": values.get("intonation"),
+               "source_rate": values.get("rate")}
+    evaluation = _evaluation()
+    if evaluation is not None:
+        figures["pitch_shift_st"] = _safe(evaluation.pitch_shift_semitones, job.edited_span, result.edited_span,
+                                          sampling_rate)
+        if job.edit.intonation_scale != 1.0:
+            spread = _safe(evaluation.f0_spread_semitones, result.edited_span, sampling_rate)
+            source_spread = values.get("intonation")
+            if spread is not None and source_spread:
+                figures["intonation_scale"] = spread / source_spread
+    measurable = [name for name in job.edit.attributes if name in MEASURABLE]
+    if measurable:
+        edited = measure_attributes(result.edited_span.astype(np.float64), sampling_rate)
+        figures.update({f"edited_{name}": edited[MEASURABLE[name]] for name in measurable})
+    return {k: (None if v is None or not math.isfinite(v) else round(float(v), 4)) for k, v in figures.items()}
+
+
+def _evaluation():
+    # The evaluation package is optional and may be mid-development: a failing import only costs the figures.
+    try:
+        from . import evaluation
+    except Exception:
+        return None
+    return evaluation if hasattr(evaluation, "pitch_shift_semitones") else None
+
+
+def _safe(metric, *args):
+    # A metric that fails (e.g. a tracker on an odd clip) leaves its figure empty; it never fails the edit.
+    try:
+        return float(metric(*args))
+    except Exception:
+        return None
+
+
+def provenance_record(model: str, job: EditJob | None, settings: EditSettings, operation: str = "edit",
+                      source: str | os.PathLike | None = None, measured: dict | None = None) -> dict:
+    """The provenance an output carries: toolkit version, model, source file, edits, seed, steps, depth."""
+    record = {"tool": SOFTWARE_NAME, "version": __version__, "operation": operation, "model": str(model),
+              "source": Path(source if source is not None else job.path).name}
+    if job is not None and operation == "edit":
+        record.update(pitch=job.edit.pitch_shift, intonation=job.edit.intonation_scale,
+                      attributes=job.edit.attributes, mode=settings.mode, guidance=settings.guidance_scale)
+        if settings.mode == "direction":
+            record["strength"] = settings.strength
+    record.update(seed=settings.seed, steps=settings.num_inference_steps, depth=settings.inversion_depth)
+    if settings.segment is not None and job is not None:
+        record["segment_samples"] = [job.start, job.end]
+    if measured:
+        record["measured"] = measured
+    record["created"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return record
+
+
+def provenance_tags(record: dict) -> dict[str, str]:
+    """libsndfile tags for a provenance record: compact JSON in `comment`, the toolkit in `software`."""
+    record = dict(record)
+    comment = json.dumps(record, separators=(",", ":"))
+    # WAV drops every tag past ~2 kB: shed the least important fields rather than lose the record.
+    for optional in ("measured", "source"):
+        if len(comment) > MAX_TAG_CHARS:
+            record.pop(optional, None)
+            comment = json.dumps(record, separators=(",", ":"))
+    if len(comment) > MAX_TAG_CHARS:
+        record["model"] = "..." + record["model"][-200:]
+        comment = json.dumps(record, separators=(",", ":"))
+    return {"software": f"{SOFTWARE_NAME} {__version__}", "comment": comment, "date": record.get("created", "")}
+
+
+def write_output(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int, record: dict,
+                 overwrite: bool = False) -> Path:
+    """Write an output atomically with its provenance tags (see `latentdiff_edit.audio.save_audio`)."""
+    return _save_audio(path, audio, sampling_rate, tags=provenance_tags(record), overwrite=overwrite)
+
+
+def read_provenance(path: str | os.PathLike) -> dict | None:
+    """The provenance record of a file written by this toolkit, or None when it carries none."""
+    tags = read_audio_tags(path)
+    if not tags.get("software", "").startswith(SOFTWARE_NAME):
+        return None
+    try:
+        return json.loads(tags.get("comment", ""))
+    except json.JSONDecodeError:
+        return None
+
+
+def describe_edit(edit: ClipEdit, settings: EditSettings) -> str:
+    """One line for people: what is being done."""
+    parts = [f"pitch {edit.pitch_shift:+g} st", f"intonation x{edit.intonation_scale:g}"]
+    parts += [f"{name}={value}" for name, value in edit.attributes.items()]
+    how = (f"direction, strength {settings.strength:g}" if settings.mode == "direction" else "cfg") + (
+        f", guidance {settings.guidance_scale:g}")
+    return (f"{', '.join(parts)} ({how}; {settings.num_inference_steps} steps, depth {settings.inversion_depth:g}, "
+            f"seed {settings.seed})")
+
+
+def settings_dict(settings: EditSettings) -> dict:
+    return asdict(settings)

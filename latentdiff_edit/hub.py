@@ -1,0 +1,258 @@
+"""Publishing pipelines to the Hugging Face Hub and loading them back, from a local folder or a Hub id.
+
+A published folder is what `VoiceEditPipeline.save_pretrained` writes, plus a model card (`README.md`) and a copy of
+the pipeline's source (`pipeline_voice_edit.py`). The copy lets plain diffusers load the pipeline with
+`DiffusionPipeline.from_pretrained(repo_id, custom_pipeline="pipeline_voice_edit", trust_remote_code=True)`, but
+that file and the denoiser component (`latentdiff_edit.models.denoiser.LatentDenoiser1D` in `model_index.json`)
+import `latentdiff_edit`, so loading always needs `pip install latentdiff-edit`; the copy pins the code a checkpoint
+was published with and is never imported by `VoiceEditPipeline.from_pretrained`.
+
+    >>> from latentdiff_edit.hub import prepare_for_hub, load_pipeline
+    >>> prepare_for_hub(pipe, "hub/voice-edit", metrics={"pitch_shift_error_st": 0.4})
+    >>> # huggingface_hub.upload_folder(repo_id="org/voice-edit", folder_path="hub/voice-edit")
+    >>> pipe = load_pipeline("org/voice-edit")  # or a local folder; the Hub cache is tried before the network
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from huggingface_hub import ModelCard, ModelCardData, constants, snapshot_download
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+from . import __version__
+from .default_model import DEFAULT_MODEL_DIR
+
+PIPELINE_SOURCE_NAME = "pipeline_voice_edit.py"
+MODEL_CARD_TAGS = [
+    "audio", "speech", "voice-editing", "latent-diffusion", "ddim-inversion", "encodec", "latentdiff-edit"
+]
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No pipeline at the given folder or Hub id (or it cannot be downloaded)."""
+
+
+def _hub_offline() -> bool:
+    # huggingface_hub reads HF_HUB_OFFLINE once at import; a caller may set it later, so read the environment too.
+    return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+
+
+def resolve_model(
+    model: str | os.PathLike | None = None, revision: str | None = None, cache_dir: str | os.PathLike | None = None
+) -> tuple[Path, str]:
+    """
+    Find the pipeline folder for a local folder, a Hub id or the shipped default model.
+
+    Args:
+        model (`str` or `os.PathLike`, *optional*): a folder written by `save_pretrained`, or a Hub id
+            (`"org/name"`); the shipped default model when None.
+        revision (`str`, *optional*): Hub branch, tag or commit.
+        cache_dir (`str` or `os.PathLike`, *optional*): Hub cache folder (defaults to huggingface_hub's).
+
+    Returns:
+        `tuple[Path, str]`: the local folder, and a label for provenance records (the folder, or `org/name@commit`).
+
+    Raises:
+        ModelNotFoundError: nothing found; the message says where it looked and what to do.
+    """
+    if model is None:
+        model = DEFAULT_MODEL_DIR
+        if not (DEFAULT_MODEL_DIR / "model_index.json").is_file():
+            raise ModelNotFoundError(
+                f"the default model is not installed at {DEFAULT_MODEL_DIR}; pass --model DIR_OR_HUB_ID, or "
+                "regenerate it with scripts/train_default_model.sh"
+            )
+    local = Path(model).expanduser()
+    if local.is_dir():
+        if not (local / "model_index.json").is_file():
+            raise ModelNotFoundError(f"{local} is not a pipeline folder: it has no model_index.json")
+        return local.resolve(), str(local.resolve())
+    if local.exists():
+        raise ModelNotFoundError(f"{local} is a file; a model is a pipeline folder or a Hub id (org/name)")
+
+    repo_id = str(model)
+    if os.path.isabs(repo_id) or repo_id.startswith((".", "~")) or repo_id.count("/") != 1:
+        raise ModelNotFoundError(f"model folder not found: {repo_id} (a Hub id looks like org/name)")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise ModelNotFoundError(f"model {repo_id!r} not found: it is neither a folder nor a valid Hub id") from None
+    try:
+        # the cache first: a model downloaded once keeps working offline and does not change under the user's feet
+        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True)
+    except FileNotFoundError:  # huggingface_hub's LocalEntryNotFoundError: not cached
+        if _hub_offline():
+            raise ModelNotFoundError(
+                f"model {repo_id!r} not found: no such local folder, and it is not in the Hub cache "
+                "(HF_HUB_OFFLINE=1 forbids downloading it; unset it or download the model first)"
+            ) from None
+        try:
+            folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir)
+        except Exception as e:  # network, authentication, missing repo: all end the same way for the user
+            raise ModelNotFoundError(f"could not download model {repo_id!r} from the Hub: {e}") from None
+    folder = Path(folder)
+    if not (folder / "model_index.json").is_file():
+        raise ModelNotFoundError(f"Hub repository {repo_id!r} holds no model_index.json: it is not a pipeline")
+    return folder, f"{repo_id}@{folder.name}"
+
+
+def load_pipeline(
+    model: str | os.PathLike | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    **kwargs,
+):
+    """
+    Load a [`VoiceEditPipeline`] from a local folder, a Hub id (cache first, honouring `HF_HUB_OFFLINE=1`), or the
+    shipped default model when `model` is None. Extra keyword arguments go to `from_pretrained`.
+
+    Raises:
+        ModelNotFoundError: the model is absent or cannot be downloaded, with a one-line reason.
+    """
+    from .pipelines import VoiceEditPipeline
+
+    folder, _ = resolve_model(model, revision=revision, cache_dir=cache_dir)
+    return VoiceEditPipeline.from_pretrained(folder, **kwargs)
+
+
+def prepare_for_hub(
+    pipe,
+    output_dir: str | os.PathLike,
+    metrics: dict | None = None,
+    training: dict | None = None,
+    repo_id: str | None = None,
+) -> Path:
+    """
+    Write everything a Hub repository needs into `output_dir`: the pipeline (`save_pretrained`), a copy of the
+    pipeline source, and a model card. Upload it with `huggingface_hub.upload_folder(repo_id=..., folder_path=...)`.
+
+    Args:
+        pipe ([`VoiceEditPipeline`]): the pipeline to publish.
+        output_dir (`str` or `os.PathLike`): the folder to write (created).
+        metrics (`dict`, *optional*): measured figures for the card, e.g. `{"latent_snr_db": 27.1}`.
+        training (`dict`, *optional*): training data and recipe; defaults to the denoiser's `training_info`.
+        repo_id (`str`, *optional*): the Hub id the card's examples use.
+
+    Returns:
+        `Path`: `output_dir`.
+    """
+    from .pipelines import pipeline_voice_edit
+
+    output_dir = Path(output_dir)
+    pipe.save_pretrained(output_dir)
+    shutil.copyfile(pipeline_voice_edit.__file__, output_dir / PIPELINE_SOURCE_NAME)
+    write_model_card(output_dir, metrics=metrics, training=training, repo_id=repo_id)
+    return output_dir
+
+
+def write_model_card(
+    pipeline_dir: str | os.PathLike,
+    metrics: dict | None = None,
+    training: dict | None = None,
+    repo_id: str | None = None,
+) -> Path:
+    """
+    Write `README.md` for a saved pipeline folder: YAML front matter (`library_name: diffusers`, license, tags),
+    usage, components, the attribute schema, training data and recipe, and measured figures. Everything is read from
+    the folder's configs, so no weights are loaded.
+
+    Args:
+        pipeline_dir (`str` or `os.PathLike`): a folder written by `save_pretrained`.
+        metrics (`dict`, *optional*): measured figures (name → number, or name → dict of numbers).
+        training (`dict`, *optional*): training data and recipe; defaults to the denoiser's `training_info`.
+        repo_id (`str`, *optional*): the Hub id for the usage examples (defaults to the folder name).
+
+    Returns:
+        `Path`: the card's path.
+    """
+    pipeline_dir = Path(pipeline_dir)
+    denoiser = json.loads((pipeline_dir / "denoiser" / "config.json").read_text())
+    codec = json.loads((pipeline_dir / "codec" / "config.json").read_text())
+    training = training if training is not None else denoiser.get("training_info")
+    repo_id = repo_id or pipeline_dir.resolve().name
+    sampling_rate = codec.get("sampling_rate")
+    hop = 1
+    for ratio in codec.get("upsampling_ratios") or []:
+        hop *= ratio
+
+    card_data = ModelCardData(
+        library_name="diffusers", license="apache-2.0", tags=MODEL_CARD_TAGS, pipeline_tag="audio-to-audio"
+    )
+    sections = [
+        f"# {repo_id}",
+        "A voice-editing pipeline of latentdiff-edit: a "
+        "recording is inverted with DDIM into the noise latents of a latent diffusion model over continuous EnCodec "
+        "latents, then regenerated with edited attributes (pitch, intonation, and the clip-level labels below).",
+        "## Usage",
+        f"```bash\npip install latentdiff-edit=={__version__}\n"
+        f"latentdiff-edit edit speech.wav -o speech_up3.wav --model {repo_id} --pitch +3\n```",
+        "```py\nimport soundfile as sf\nfrom latentdiff_edit.hub import load_pipeline\n\n"
+        f'pipe = load_pipeline("{repo_id}")\naudio, sr = sf.read("speech.wav")\n'
+        "edited = pipe(audio=audio, sampling_rate=sr, pitch_shift=3.0).audios[0]\n"
+        'sf.write("speech_up3.wav", edited, pipe.sampling_rate)\n```',
+        f"`{PIPELINE_SOURCE_NAME}` is the pipeline source this checkpoint was published with. Plain diffusers loads it "
+        f'with `DiffusionPipeline.from_pretrained("{repo_id}", custom_pipeline="{PIPELINE_SOURCE_NAME[:-3]}", '
+        "trust_remote_code=True)`, but it and the denoiser component import `latentdiff_edit`, so "
+        "`pip install latentdiff-edit` is needed either way.",
+        "## Components",
+        _table(
+            ["component", "details"],
+            [
+                ["codec", f"transformers `EncodecModel`, {sampling_rate} Hz, hop {hop} samples "
+                          f"({sampling_rate / hop:g} latent frames/s), {codec.get('hidden_size')} latent channels"],
+                ["denoiser", f"`LatentDenoiser1D`, hidden size {denoiser.get('hidden_size')}, "
+                             f"{denoiser.get('num_layers')} layers, {denoiser.get('num_heads')} heads"],
+                ["scheduler", "`DDIMScheduler` / `DDIMInverseScheduler`"],
+            ],
+        ),
+        "## Attribute schema",
+        _table(["name", "type", "values"], [_schema_row(spec) for spec in denoiser.get("attributes") or []])
+        or "This denoiser is unconditional.",
+        "## Training data and recipe",
+        _key_values(training) or "Not recorded with this checkpoint.",
+        "## Measured figures",
+        _key_values(metrics) or "No figures were measured for this checkpoint yet; run `scripts/benchmark.py`.",
+        "## Limitations",
+        "Attribute values outside the ranges above are refused. Check inversion fidelity on your own recordings with "
+        "`latentdiff-edit reconstruct speech.wav` before trusting an edit (latent SNR of 25 dB and above is "
+        "near-transparent). Do not use the pipeline to impersonate a person or to misrepresent what they said.",
+    ]
+    card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
+    path = pipeline_dir / "README.md"
+    card.save(path)
+    return path
+
+
+def _schema_row(spec: dict) -> list[str]:
+    if spec["type"] == "categorical":
+        values = ", ".join(f"`{c}`" for c in spec["categories"])
+    elif spec["type"] == "continuous":
+        values = f"[{spec.get('min', '-inf')}, {spec.get('max', 'inf')}], mean {spec.get('mean')}, std {spec.get('std')}"
+    else:
+        values = f"{spec.get('dim', 1)} feature(s) per latent frame"
+    return [f"`{spec['name']}`", spec["type"], values]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    if not rows:
+        return ""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _key_values(values: dict | None) -> str:
+    if not values:
+        return ""
+    rows = []
+    for key, value in values.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        elif isinstance(value, (dict, list)):
+            value = f"`{json.dumps(value, separators=(', ', ': '))}`"
+        rows.append([f"`{key}`", value])
+    return _table(["", "value"], rows)
