@@ -5,6 +5,7 @@ The caller's arrays are never modified: every function returns new tensors.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import uuid
@@ -125,16 +126,25 @@ def save_audio(
         if len(value) > MAX_TAG_CHARS:
             raise ValueError(f"audio tag `{key}` has {len(value)} characters; at most {MAX_TAG_CHARS} survive in WAV")
     path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as temporary, sf.SoundFile(temporary, "w", int(sampling_rate), 1,
+                                                        format=file_format) as f:
+        for key, value in (tags or {}).items():
+            setattr(f, key, value)  # before the samples: FLAC refuses tags once audio is written
+        f.write(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0))
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike):
+    """Yields a temporary path in `path`'s folder; when the block succeeds it replaces `path` (`os.replace` is atomic
+    within a file system), when it fails it is removed. Readers never see half a file."""
+    path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with sf.SoundFile(temporary, "w", int(sampling_rate), 1, format=file_format) as f:
-            for key, value in (tags or {}).items():
-                setattr(f, key, value)  # before the samples: FLAC refuses tags once audio is written
-            f.write(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0))
+        yield temporary
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    return path
 
 
 def output_format(path: str | os.PathLike) -> str:

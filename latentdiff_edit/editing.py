@@ -10,11 +10,12 @@ with a crossfade), measure what the edit did, and write the result atomically wi
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,8 +24,15 @@ import torch
 
 from . import __version__
 from .attributes import MEASURABLE
-from .audio import DEFAULT_MAX_SECONDS, MAX_TAG_CHARS, AudioInputError, load_audio, prepare_audio, read_audio_tags
-from .audio import save_audio as _save_audio
+from .audio import (
+    DEFAULT_MAX_SECONDS,
+    MAX_TAG_CHARS,
+    AudioInputError,
+    load_audio,
+    prepare_audio,
+    read_audio_tags,
+    save_audio,
+)
 from .features import measure_attributes
 from .pipelines import DEFAULT_INVERSION_DEPTH
 
@@ -86,6 +94,7 @@ class EditJob:
 
     path: Path
     source: np.ndarray  # (num_samples,) float32 at the pipeline's rate
+    sampling_rate: int
     start: int
     end: int
     edit: ClipEdit
@@ -199,7 +208,7 @@ def prepare_job(path: str | os.PathLike, sampling_rate: int, settings: EditSetti
         # the segment alone is what the model sees: it must pass the same checks as a clip
         prepare_audio(source[start:end], sampling_rate, sampling_rate, max_seconds=settings.max_seconds,
                       name=f"{path} [{segment_start:g}-{segment_end:g} s]")
-    job = EditJob(path, source, start, end, edit, input_rate, 1 if audio.ndim == 1 else audio.shape[1])
+    job = EditJob(path, source, sampling_rate, start, end, edit, input_rate, 1 if audio.ndim == 1 else audio.shape[1])
     clipped = float(np.mean(np.abs(audio) >= CLIPPING_PEAK))
     if clipped > 0.001:
         job.warnings.append(f"{path} is clipped ({100 * clipped:.1f}% of samples at full scale); the edit keeps "
@@ -227,7 +236,7 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[Edi
         output_type="np",
     )
     return [
-        _result(job, output.audios[i, : output.num_samples[i]], inversion.source_attributes[i].values, pipe)
+        _result(job, output.audios[i, : output.num_samples[i]], inversion.source_attributes[i].values)
         for i, job in enumerate(jobs)
     ]
 
@@ -243,9 +252,8 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
     # values outside the model's range are clamped to it, since the schema refuses them as they are.
     source_values = {}
     for name in job.edit.attributes:
-        value = measured.get(name)
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            spec = pipe.schema.by_name[name]
+        spec, value = pipe.schema.by_name[name], measured.get(name)
+        if spec["type"] == "continuous" and value is not None and math.isfinite(value):
             source_values[name] = float(np.clip(value, spec.get("min", -np.inf), spec.get("max", np.inf)))
     direction = pipe.construct_direction([source_values], [job.edit.attributes], space="condition")
     output = pipe(
@@ -258,12 +266,12 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
         generator=torch.Generator("cpu").manual_seed(settings.seed),
         output_type="np",
     )
-    return _result(job, output.audios[0, : output.num_samples[0]], measured, pipe)
+    return _result(job, output.audios[0, : output.num_samples[0]], measured)
 
 
-def _result(job: EditJob, edited_span: np.ndarray, source_values: dict, pipe) -> EditResult:
+def _result(job: EditJob, edited_span: np.ndarray, source_values: dict) -> EditResult:
     edited_span = np.asarray(edited_span, dtype=np.float32)
-    audio = splice(job.source, edited_span, job.start, round(CROSSFADE_SECONDS * pipe.sampling_rate))
+    audio = splice(job.source, edited_span, job.start, round(CROSSFADE_SECONDS * job.sampling_rate))
     return EditResult(audio, edited_span, dict(source_values))
 
 
@@ -314,7 +322,7 @@ def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict
 def _evaluation():
     # The evaluation package is optional and may be mid-development: a failing import only costs the figures.
     try:
-        from . import evaluation
+        evaluation = importlib.import_module("latentdiff_edit.evaluation")
     except Exception:
         return None
     return evaluation if hasattr(evaluation, "pitch_shift_semitones") else None
@@ -328,19 +336,19 @@ def _safe(metric, *args):
         return None
 
 
-def provenance_record(model: str, job: EditJob | None, settings: EditSettings, operation: str = "edit",
-                      source: str | os.PathLike | None = None, measured: dict | None = None) -> dict:
+def provenance_record(model: str, job: EditJob, settings: EditSettings, operation: str = "edit",
+                      measured: dict | None = None) -> dict:
     """The provenance an output carries: toolkit version, model, source file, edits, seed, steps, depth."""
     record = {"tool": SOFTWARE_NAME, "version": __version__, "operation": operation, "model": str(model),
-              "source": Path(source if source is not None else job.path).name}
-    if job is not None and operation == "edit":
+              "source": job.path.name}
+    if operation == "edit":
         record.update(pitch=job.edit.pitch_shift, intonation=job.edit.intonation_scale,
                       attributes=job.edit.attributes, mode=settings.mode, guidance=settings.guidance_scale)
         if settings.mode == "direction":
             record["strength"] = settings.strength
     record.update(seed=settings.seed, steps=settings.num_inference_steps, depth=settings.inversion_depth)
-    if settings.segment is not None and job is not None:
-        record["segment_samples"] = [job.start, job.end]
+    if settings.segment is not None:
+        record["segment"] = [round(job.start / job.sampling_rate, 3), round(job.end / job.sampling_rate, 3)]
     if measured:
         record["measured"] = measured
     record["created"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -365,7 +373,7 @@ def provenance_tags(record: dict) -> dict[str, str]:
 def write_output(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int, record: dict,
                  overwrite: bool = False) -> Path:
     """Write an output atomically with its provenance tags (see `latentdiff_edit.audio.save_audio`)."""
-    return _save_audio(path, audio, sampling_rate, tags=provenance_tags(record), overwrite=overwrite)
+    return save_audio(path, audio, sampling_rate, tags=provenance_tags(record), overwrite=overwrite)
 
 
 def read_provenance(path: str | os.PathLike) -> dict | None:
@@ -387,7 +395,3 @@ def describe_edit(edit: ClipEdit, settings: EditSettings) -> str:
         f", guidance {settings.guidance_scale:g}")
     return (f"{', '.join(parts)} ({how}; {settings.num_inference_steps} steps, depth {settings.inversion_depth:g}, "
             f"seed {settings.seed})")
-
-
-def settings_dict(settings: EditSettings) -> dict:
-    return asdict(settings)

@@ -43,7 +43,7 @@ def _hub_offline() -> bool:
 
 def resolve_model(
     model: str | os.PathLike | None = None, revision: str | None = None, cache_dir: str | os.PathLike | None = None
-) -> tuple[Path, str]:
+) -> Path:
     """
     Find the pipeline folder for a local folder, a Hub id or the shipped default model.
 
@@ -54,7 +54,7 @@ def resolve_model(
         cache_dir (`str` or `os.PathLike`, *optional*): Hub cache folder (defaults to huggingface_hub's).
 
     Returns:
-        `tuple[Path, str]`: the local folder, and a label for provenance records (the folder, or `org/name@commit`).
+        `Path`: the local pipeline folder (a snapshot in the Hub cache for a Hub id).
 
     Raises:
         ModelNotFoundError: nothing found; the message says where it looked and what to do.
@@ -70,7 +70,7 @@ def resolve_model(
     if local.is_dir():
         if not (local / "model_index.json").is_file():
             raise ModelNotFoundError(f"{local} is not a pipeline folder: it has no model_index.json")
-        return local.resolve(), str(local.resolve())
+        return local.resolve()
     if local.exists():
         raise ModelNotFoundError(f"{local} is a file; a model is a pipeline folder or a Hub id (org/name)")
 
@@ -97,7 +97,16 @@ def resolve_model(
     folder = Path(folder)
     if not (folder / "model_index.json").is_file():
         raise ModelNotFoundError(f"Hub repository {repo_id!r} holds no model_index.json: it is not a pipeline")
-    return folder, f"{repo_id}@{folder.name}"
+    return folder
+
+
+def model_label(folder: str | os.PathLike) -> str:
+    """How provenance names a model: `org/name@commit` for a snapshot in the Hub cache, else the folder."""
+    folder = Path(folder)
+    cache_name = folder.parent.parent.name  # <cache>/models--org--name/snapshots/<commit>
+    if folder.parent.name == "snapshots" and cache_name.startswith("models--"):
+        return f"{cache_name[len('models--'):].replace('--', '/')}@{folder.name}"
+    return str(folder)
 
 
 def load_pipeline(
@@ -115,8 +124,7 @@ def load_pipeline(
     """
     from .pipelines import VoiceEditPipeline
 
-    folder, _ = resolve_model(model, revision=revision, cache_dir=cache_dir)
-    return VoiceEditPipeline.from_pretrained(folder, **kwargs)
+    return VoiceEditPipeline.from_pretrained(resolve_model(model, revision, cache_dir), **kwargs)
 
 
 def prepare_for_hub(

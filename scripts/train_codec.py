@@ -152,15 +152,20 @@ def main(argv=None):
 
     discriminator = MultiScaleSTFTDiscriminator(filters=16, n_ffts=[512, 256, 1024], hop_lengths=[128, 64, 256],
                                                 win_lengths=[512, 256, 1024])
+    # its STFT windows are views of one storage, which safetensors refuses to save or load: give each its own copy
+    for module in discriminator.modules():
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            module._buffers[name] = buffer.clone()
     stft_loss, mel_loss = MultiResolutionSTFTLoss(), MelLoss(args.sampling_rate)
     optimizer = torch.optim.AdamW(codec.parameters(), lr=args.learning_rate, betas=(0.8, 0.99))
     optimizer_d = torch.optim.AdamW(discriminator.parameters(), lr=args.learning_rate, betas=(0.8, 0.99))
     lr_lambda = lambda step: min(1.0, (step + 1) / args.lr_warmup_steps) * 0.5 * (  # noqa: E731
         1 + math.cos(math.pi * min(step, args.max_train_steps) / args.max_train_steps)) * 0.95 + 0.05
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
-    codec, discriminator, stft_loss, mel_loss, optimizer, optimizer_d, loader, scheduler = accelerator.prepare(
-        codec, discriminator, stft_loss, mel_loss, optimizer, optimizer_d, loader, scheduler
+    codec, discriminator, optimizer, optimizer_d, loader, scheduler = accelerator.prepare(
+        codec, discriminator, optimizer, optimizer_d, loader, scheduler
     )
+    stft_loss, mel_loss = stft_loss.to(accelerator.device), mel_loss.to(accelerator.device)  # stateless: not saved
 
     # 3. Resume
     global_step, log_rows = 0, []

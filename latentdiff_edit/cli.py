@@ -1,0 +1,321 @@
+"""The `latentdiff-edit` command line (also `python -m latentdiff_edit`).
+
+    latentdiff-edit edit speech.wav -o speech_up3.wav --pitch +3
+    latentdiff-edit edit speech.wav -o lively.wav --set style=high-wide-fast --mode direction --strength 1.5
+    latentdiff-edit edit speech.wav -o part.wav --pitch -2 --start 1.0 --end 2.5 --plot part.png
+    latentdiff-edit reconstruct speech.wav --steps 50
+    latentdiff-edit info                      # the shipped model; or a model folder / Hub id / an edited file
+    accelerate launch --num_processes 2 -m latentdiff_edit batch clips/ -o edited/ --pitch +2 --resume
+
+Mistakes a user can fix (a bad file, an unknown attribute, a value out of range, an existing output) print
+`error: <message>` to stderr and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import soundfile as sf
+import torch
+from diffusers.utils import logging as diffusers_logging
+from transformers.utils import logging as transformers_logging
+
+from . import __version__
+from .audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
+from .editing import (
+    EDIT_MODES,
+    ClipEdit,
+    EditSettings,
+    check_clip_edit,
+    check_settings,
+    describe_edit,
+    edit_jobs,
+    measure_result,
+    parse_attribute_values,
+    prepare_job,
+    provenance_record,
+    read_provenance,
+    write_output,
+)
+from .hub import load_pipeline, model_label
+from .pipelines import DEFAULT_INVERSION_DEPTH
+
+USER_ERROR_STATUS = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="latentdiff-edit", description="Precise voice editing by latent-space inversion.",
+        epilog="Run `latentdiff-edit COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    edit = commands.add_parser("edit", help="edit one recording", description="Edit one recording.")
+    edit.add_argument("input", help="audio file (WAV, FLAC, OGG; any rate, mono or stereo)")
+    edit.add_argument("-o", "--output", required=True, help="the edited file (.wav or .flac)")
+    _add_edit_arguments(edit)
+    edit.add_argument("--plot", help="also write a PNG with before/after spectrograms and F0 contours")
+    edit.set_defaults(handler=_edit)
+
+    reconstruct = commands.add_parser(
+        "reconstruct", aliases=["invert"], help="measure inversion fidelity (latent SNR of invert → regenerate)",
+        description="Invert a recording and regenerate it unedited; print the latent SNR in dB.",
+    )
+    reconstruct.add_argument("input", help="audio file")
+    reconstruct.add_argument("-o", "--output", help="also write the regenerated audio")
+    _add_model_arguments(reconstruct)
+    reconstruct.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    reconstruct.set_defaults(handler=_reconstruct)
+
+    info = commands.add_parser("info", help="describe a model, or the provenance of an edited file",
+                               description="Describe a model (schema, training, rate) or an edited file's provenance.")
+    info.add_argument("target", nargs="?", help="model folder, Hub id or audio file (default: the shipped model)")
+    info.set_defaults(handler=_info)
+
+    batch = commands.add_parser(
+        "batch", help="edit a folder or manifest (run under `accelerate launch` for several processes)",
+        description="Edit every file of a folder (the flags give the edit) or of a CSV/JSONL manifest (columns: "
+                    "path, optional pitch, intonation, output and attribute columns).",
+    )
+    batch.add_argument("input", help="folder of audio files, or a .csv / .jsonl manifest")
+    batch.add_argument("-o", "--output", required=True, help="output folder (receives manifest.jsonl)")
+    _add_edit_arguments(batch)
+    batch.add_argument("--resume", action="store_true", help="skip items already done in the output folder")
+    batch.add_argument("--batch_size", type=int, default=4, help="clips edited together (default 4)")
+    batch.set_defaults(handler=_batch)
+
+    # Only for --help: `main` forwards everything after `benchmark` untouched.
+    commands.add_parser("benchmark", help="run the benchmark (forwards its arguments to latentdiff_edit.benchmark)",
+                        add_help=False)
+    return parser
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="pipeline folder or Hub id (default: the shipped model)")
+    parser.add_argument("--steps", type=int, default=50, help="DDIM steps of the full schedule (default 50)")
+    parser.add_argument("--depth", type=float, default=DEFAULT_INVERSION_DEPTH,
+                        help=f"fraction of the schedule to invert, in (0, 1] (default {DEFAULT_INVERSION_DEPTH})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pipeline's generator (default 0)")
+    parser.add_argument("--max_seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                        help=f"refuse clips (or segments) longer than this (default {DEFAULT_MAX_SECONDS:g})")
+
+
+def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_model_arguments(parser)
+    # type=float takes "+3" and, since no option of ours looks like a negative number, "-3" too
+    parser.add_argument("--pitch", type=float, default=0.0, metavar="SEMITONES",
+                        help="pitch shift in semitones, e.g. +3 or -2.5 (default 0)")
+    parser.add_argument("--intonation", type=float, default=1.0, metavar="SCALE",
+                        help="scale of the F0 excursions: >1 livelier, <1 flatter, 0 monotone (default 1)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="attributes",
+                        help="target attribute value, e.g. --set style=high-wide-fast (repeatable)")
+    parser.add_argument("--mode", choices=EDIT_MODES, default="cfg",
+                        help="cfg: guide toward the --set values; direction: add the condition-space direction from "
+                             "the source's measured values to them, times --strength (default cfg)")
+    parser.add_argument("--strength", type=float, help="direction strength for --mode direction (default 1)")
+    parser.add_argument("--guidance", type=float, default=1.0, help="guidance scale (default 1: no guidance)")
+    parser.add_argument("--start", type=float, metavar="SEC", help="edit only from here (seconds)")
+    parser.add_argument("--end", type=float, metavar="SEC", help="edit only up to here (seconds)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the input)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0, or 2 for a user error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # the loading bars of diffusers and transformers would bury the few lines the commands print
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        if argv[:1] == ["benchmark"]:
+            return _benchmark(argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.handler(args) or 0
+    except (ValueError, OSError) as e:  # AudioInputError, bad values, missing files and models, existing outputs
+        print(f"error: {e}", file=sys.stderr)
+        return USER_ERROR_STATUS
+
+
+def _settings(args) -> EditSettings:
+    if args.strength is not None and args.mode != "direction":
+        raise ValueError("--strength applies to --mode direction")
+    settings = EditSettings(
+        mode=args.mode,
+        strength=1.0 if args.strength is None else args.strength,
+        guidance_scale=args.guidance,
+        num_inference_steps=args.steps,
+        inversion_depth=args.depth,
+        seed=args.seed,
+        max_seconds=args.max_seconds,
+        segment=None if args.start is None and args.end is None else (args.start, args.end),
+    )
+    check_settings(settings)
+    return settings
+
+
+def _check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
+    same = output_path.resolve() == input_path.resolve() or (
+        output_path.exists() and input_path.exists() and os.path.samefile(output_path, input_path)
+    )
+    if same:
+        raise ValueError(f"refusing to overwrite the input file {input_path}; choose another output")
+    if output_path.is_dir():
+        raise ValueError(f"{output_path} is a folder; give an output file name")
+    if output_path.exists() and not overwrite:
+        raise FileExistsError(f"{output_path} exists; pass --overwrite to replace it")
+
+
+def _load(args):
+    pipe = load_pipeline(args.model)
+    return pipe.to("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _edit(args) -> int:
+    input_path, output_path = Path(args.input), Path(args.output)
+    # everything that needs no model is checked first, so a typo costs no model load
+    _check_output(input_path, output_path, args.overwrite)
+    output_format(output_path)
+    if args.plot:
+        _check_output(input_path, Path(args.plot), args.overwrite)
+    settings = _settings(args)
+    if settings.mode == "direction" and not args.attributes:
+        raise ValueError("--mode direction needs at least one --set NAME=VALUE")
+    edit = ClipEdit(args.pitch, args.intonation)
+    check_clip_edit(edit)
+    if not input_path.is_file():
+        raise AudioInputError(f"audio file not found: {input_path}")
+
+    pipe = _load(args)
+    edit.attributes = parse_attribute_values(pipe.schema, args.attributes)
+    job = prepare_job(input_path, pipe.sampling_rate, settings, edit)
+    for warning in job.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    sampling_rate = pipe.sampling_rate
+    print(f"source:   {input_path} ({len(job.source) / sampling_rate:.2f} s, {job.input_sampling_rate} Hz, "
+          f"{job.input_channels} channel{'s' if job.input_channels > 1 else ''}; edited mono at {sampling_rate} Hz)")
+    if settings.segment is not None:
+        print(f"segment:  {job.start / sampling_rate:.2f}-{job.end / sampling_rate:.2f} s")
+    print(f"edit:     {describe_edit(edit, settings)}")
+
+    result = edit_jobs(pipe, [job], settings)[0]
+    figures = measure_result(job, result, sampling_rate)
+    print(f"measured: median F0 {_number(figures['source_f0_hz'], '.1f')} Hz, F0 spread "
+          f"{_number(figures['source_f0_spread_st'], '.2f')} st, rate {_number(figures['source_rate'], '.2f')}/s")
+    _print_achieved(edit, figures)
+    write_output(output_path, result.audio, sampling_rate,
+                 provenance_record(model_label(pipe.name_or_path), job, settings, measured=figures),
+                 overwrite=args.overwrite)
+    print(f"wrote:    {output_path} ({len(result.audio) / sampling_rate:.2f} s, {sampling_rate} Hz)")
+    if args.plot:
+        from .plotting import plot_edit
+
+        plot_edit(args.plot, job.source, result.audio, sampling_rate, title=describe_edit(edit, settings))
+        print(f"wrote:    {args.plot}")
+    return 0
+
+
+def _print_achieved(edit: ClipEdit, figures: dict) -> None:
+    if "pitch_shift_st" not in figures:
+        print("achieved: not measured (latentdiff_edit.evaluation is not importable)")
+        return
+    print(f"achieved: pitch shift {_number(figures['pitch_shift_st'], '+.2f')} st "
+          f"(requested {edit.pitch_shift:+.2f} st)")
+    if "intonation_scale" in figures:
+        print(f"          intonation x{_number(figures['intonation_scale'], '.2f')} "
+              f"(requested x{edit.intonation_scale:g})")
+    for name, value in edit.attributes.items():
+        if f"edited_{name}" in figures:
+            print(f"          {name} {_number(figures[f'edited_{name}'], '.2f')} (requested {value:g})")
+
+
+def _number(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _reconstruct(args) -> int:
+    input_path = Path(args.input)
+    output_path = Path(args.output) if args.output else None
+    if output_path is not None:
+        _check_output(input_path, output_path, args.overwrite)
+        output_format(output_path)
+    settings = EditSettings(num_inference_steps=args.steps, inversion_depth=args.depth, seed=args.seed,
+                            max_seconds=args.max_seconds)
+    check_settings(settings)
+    pipe = _load(args)
+    job = prepare_job(input_path, pipe.sampling_rate, settings, ClipEdit())
+    reconstruction = pipe.check_reconstruction(job.source, pipe.sampling_rate,
+                                               num_inference_steps=settings.num_inference_steps,
+                                               inversion_depth=settings.inversion_depth)
+    print(f"latent SNR {reconstruction.snr_db[0]:.2f} dB (invert to depth {settings.inversion_depth:g} and "
+          f"regenerate, {settings.num_inference_steps} steps; 25 dB and above is near-transparent)")
+    if output_path is not None:
+        audio = pipe.decode_latents(reconstruction.latents, [len(job.source)])[0].cpu().numpy()
+        write_output(output_path, audio, pipe.sampling_rate,
+                     provenance_record(model_label(pipe.name_or_path), job, settings, operation="reconstruct"),
+                     overwrite=args.overwrite)
+        print(f"wrote {output_path}")
+    return 0
+
+
+def _info(args) -> int:
+    target = args.target
+    if target is not None and Path(target).is_file():
+        return _audio_info(Path(target))
+    pipe = load_pipeline(target)
+    config = pipe.denoiser.config
+    hop = pipe.hop_length
+    print(f"model:         {model_label(pipe.name_or_path)}")
+    print(f"sampling rate: {pipe.sampling_rate} Hz (hop {hop} samples, {pipe.sampling_rate / hop:g} latent frames/s, "
+          f"{config.latent_channels} latent channels)")
+    print("attributes:")
+    for spec in pipe.schema.specs:
+        if spec["type"] == "categorical":
+            detail = ", ".join(spec["categories"])
+        elif spec["type"] == "continuous":
+            detail = f"range [{spec.get('min', '-inf')}, {spec.get('max', 'inf')}]"
+        else:
+            detail = f"{spec['dim']} feature(s) per frame, measured on the source"
+            detail += " (edit with --pitch / --intonation)" if spec["name"] == "f0" else ""
+        print(f"  {spec['name']:<14}{spec['type']:<13}{detail}")
+    training = config.training_info
+    print("training:      " + (json.dumps(training, indent=2).replace("\n", "\n               ") if training
+                               else "not recorded"))
+    return 0
+
+
+def _audio_info(path: Path) -> int:
+    record = read_provenance(path)  # AudioInputError for a file that is not audio
+    info = sf.info(path)
+    print(f"file:       {path} ({info.duration:.2f} s, {info.samplerate} Hz, {info.channels} channel(s), "
+          f"{info.format} {info.subtype})")
+    if record is None:
+        print("provenance: none (not written by latentdiff-edit, or its tags were stripped)")
+    else:
+        print("provenance: " + json.dumps(record, indent=2).replace("\n", "\n            "))
+    return 0
+
+
+def _batch(args) -> int:
+    from .batch import run_batch
+
+    run_batch(
+        args.input, args.output, model=args.model, settings=_settings(args), pitch_shift=args.pitch,
+        intonation_scale=args.intonation, attributes=args.attributes, batch_size=args.batch_size,
+        resume=args.resume, overwrite=args.overwrite,
+    )
+    return 0
+
+
+def _benchmark(argv: list[str]) -> int:
+    if importlib.util.find_spec("latentdiff_edit.benchmark") is None:
+        raise ValueError("the benchmark is not part of this installation (no latentdiff_edit.benchmark module); "
+                         "run scripts/benchmark.py from a source checkout")
+    importlib.import_module("latentdiff_edit.benchmark").main(argv)  # it returns its report, not a status
+    return 0

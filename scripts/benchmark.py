@@ -1,0 +1,13 @@
+#!/usr/bin/env python
+"""Speech evaluation benchmark of voice edits: our CFG and direction edits against the WORLD, PSOLA and
+phase-vocoder baselines and the codec round trip. See `latentdiff_edit/benchmark.py` for what is measured.
+
+    python scripts/benchmark.py --input data/corpus/manifest.jsonl --split test --max_clips 50 \
+        --output runs/benchmark --model path/to/pipeline
+    accelerate launch --num_processes 4 scripts/benchmark.py ...   # the clips are split across the processes
+"""
+
+from latentdiff_edit.benchmark import main, parse_args  # noqa: F401  (parse_args: the recipe's interface)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The benchmark end to end on generated clips with a tiny random pipeline: a manifest holding a pair of renderings
+(the oracle) and an unreadable file, under `accelerate launch` with two processes (the clips split between them)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from accelerate.utils import write_basic_config
+
+from latentdiff_edit import VoiceEditPipeline
+from latentdiff_edit.benchmark import Edit, parse_args, parse_edits, plan_clips
+from latentdiff_edit.testing import harmonic_tone, tiny_components
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLING_RATE = 16000
+
+
+def write_inputs(folder: Path) -> Path:
+    """Two renderings of one 'utterance' 2.4 semitones apart (a pitch ladder, p=50 and p=65), and a broken file."""
+    folder.mkdir(parents=True)
+    sf.write(folder / "tone_p50.wav", harmonic_tone(150.0, 0.6, SAMPLING_RATE), SAMPLING_RATE)
+    sf.write(folder / "tone_p65.wav", harmonic_tone(150.0 * 2 ** (2.4 / 12), 0.6, SAMPLING_RATE), SAMPLING_RATE)
+    (folder / "broken.wav").write_bytes(b"RIFF....WAVEnot really audio")
+    pair = {"text": "a tone", "pair_id": "pair0", "pair_knob": "pitch", "split": "test", "style": "neutral"}
+    rows = [
+        {"path": "tone_p50.wav", **pair, "knob_pitch": 50},
+        {"path": "tone_p65.wav", **pair, "knob_pitch": 65},
+        {"path": "broken.wav", "text": "never read", "split": "test"},
+    ]
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return manifest
+
+
+def test_edits_and_pairs_are_parsed():
+    assert parse_edits(["pitch:-3,+3", "intonation:0.5", "style:neutral"]) == [
+        Edit("pitch", -3.0), Edit("pitch", 3.0), Edit("intonation", 0.5), Edit("style", "neutral")
+    ]
+    with pytest.raises(SystemExit):
+        parse_args(["--input", "x", "--output", "y", "--edits", "pitch:up"])
+    with pytest.raises(SystemExit):
+        parse_args(["--input", "x", "--output", "y", "--methods", "cfg,magic"])
+    rows = [{"path": f"p{k}.wav", "clip_id": f"p{k}", "pair_id": "a", "pair_knob": "pitch", "knob_pitch": k}
+            for k in (35, 50, 65)] + [{"path": "solo.wav", "clip_id": "solo"}]
+    clips = plan_clips(rows)
+    assert [c["clip_id"] for c in clips] == ["p50", "solo"]
+    assert [t["clip_id"] for t in clips[0]["oracle_targets"]] == ["p35", "p65"] and clips[0]["oracle_kind"] == "pitch"
+
+
+def test_benchmark_end_to_end(tmp_path):
+    pytest.importorskip("scipy")  # mel-cepstra: MCD and the oracle's DTW
+    pytest.importorskip("pyworld")  # the WORLD baseline
+    model = tmp_path / "model"
+    VoiceEditPipeline(**tiny_components()).save_pretrained(model)
+    manifest = write_inputs(tmp_path / "data")
+    output = tmp_path / "out"
+    config = tmp_path / "accelerate.yaml"
+    write_basic_config(mixed_precision="no", save_location=str(config))
+    # two processes, one clip each, so that the split and the merge of the parts are exercised; `--multi_gpu` is
+    # accelerate's torchrun launcher, which the benchmark turns into a CPU (gloo) group when there is no GPU
+    subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config, "--multi_gpu",
+         "--num_processes", "2",
+         ROOT / "scripts" / "benchmark.py", "--input", manifest, "--output", output, "--model", model,
+         "--split", "test", "--steps", "2", "--asr", "none",
+         "--edits", "pitch:+3", "intonation:1.5", "style:high-wide-fast"],
+        check=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+    report = json.loads((output / "results.json").read_text())
+    assert report["config"]["num_processes"] == 2 and "--steps 2" in report["command"]
+    assert not list(output.glob("results.part*.json"))
+    source, broken = report["clips"]  # the p=65 rendering is the oracle target, not a clip of its own
+    assert broken["clip_id"] == "broken" and "cannot read" in broken["error"]
+
+    done = {(o["method"], o["edit"]): o for o in source["outputs"]}
+    assert all(o["status"] == "ok" for o in done.values())
+    assert set(done) == {
+        ("codec", "none"),
+        ("cfg", "pitch:+3"), ("world", "pitch:+3"), ("psola", "pitch:+3"), ("phase_vocoder", "pitch:+3"),
+        ("cfg", "intonation:1.5"), ("direction", "intonation:1.5"), ("world", "intonation:1.5"),
+        ("psola", "intonation:1.5"),
+        ("cfg", "style:high-wide-fast"), ("direction", "style:high-wide-fast"),
+    }
+    assert abs(done[("psola", "pitch:+3")]["achieved_shift_st"] - 3.0) < 0.3
+    assert done[("direction", "style:high-wide-fast")]["direction_from"] == {"style": "neutral"}
+    assert done[("codec", "none")]["rtf"] > 0 and "stoi" in done[("codec", "none")]
+    assert "stoi" not in done[("cfg", "pitch:+3")]  # reference-based metrics only for the round trip
+    assert any(item["method"] == "direction" and item["edit"] == "pitch:+3"
+               for item in report["config"]["not_applicable"])
+    assert source["reconstruction"]["latent_snr_db"] is not None
+
+    oracle = {row["method"]: row for row in source["oracle"]}
+    assert set(oracle) == {"source", "codec", "cfg", "world", "psola", "phase_vocoder"}
+    assert abs(oracle["psola"]["request"] - 2.4) < 0.3
+    # shifting the source toward the true rendering brings its F0 closer than doing nothing
+    assert oracle["psola"]["f0_rmse_st"] < oracle["source"]["f0_rmse_st"]
+
+    markdown = (output / "results.md").read_text()
+    assert "| method | edit | n | achieved shift (st)" in markdown and "## Paired oracle" in markdown
+    assert "## Failed clips" in markdown and "broken" in markdown
+    plots = sorted(p.name for p in output.glob("*.png"))
+    assert "pitch_accuracy.png" in plots and "intonation_accuracy.png" in plots
+    assert any(name.startswith("example_") for name in plots)
+

@@ -1,0 +1,168 @@
+"""The `latentdiff-edit` command line on a tiny pipeline: edits, segments, provenance, plots, refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from latentdiff_edit.cli import build_parser, main
+from latentdiff_edit.editing import read_provenance
+from latentdiff_edit.testing import harmonic_tone
+
+SR = 8000
+
+
+@pytest.fixture
+def clip(tmp_path):
+    path = tmp_path / "speech.wav"
+    sf.write(path, harmonic_tone(150.0, 0.6, SR), SR, subtype="FLOAT")
+    return path
+
+
+def run(argv, capsys):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("value, expected", [("+3", 3.0), ("-3", -3.0), ("-2.5", -2.5), ("0", 0.0)])
+def test_pitch_takes_signed_semitones(value, expected):
+    args = build_parser().parse_args(["edit", "in.wav", "-o", "out.wav", "--pitch", value])
+    assert args.pitch == expected
+    args = build_parser().parse_args(["batch", "clips", "-o", "out", "--pitch", value, "--intonation", "-0.5"])
+    assert args.pitch == expected and args.intonation == -0.5
+
+
+def test_edit_writes_output_provenance_and_plot(tiny_pipeline_dir, clip, tmp_path, capsys):
+    output, plot = tmp_path / "out" / "up3.wav", tmp_path / "up3.png"
+    status, out, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--pitch", "+3",
+                            "--set", "style=high-wide-fast", "--seed", 7, "--plot", plot], capsys)
+    assert status == 0, err
+    assert "median F0 1" in out and "F0 spread" in out and "rate" in out
+    assert "requested +3.00 st" in out
+
+    audio, rate = sf.read(output)
+    assert rate == SR and audio.shape == (round(0.6 * SR),) and np.isfinite(audio).all()
+    record = read_provenance(output)
+    assert record["pitch"] == 3.0 and record["attributes"] == {"style": "high-wide-fast"}
+    assert record["steps"] == 2 and record["seed"] == 7 and record["model"] == str(tiny_pipeline_dir.resolve())
+    assert record["tool"] == "latentdiff-edit" and record["source"] == "speech.wav"
+    assert sf.SoundFile(output).software.startswith("latentdiff-edit")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in output.parent.iterdir()) == ["up3.wav"]  # no temporary file left behind
+
+    status, out, _ = run(["info", output], capsys)
+    assert status == 0 and '"pitch": 3.0' in out and '"style": "high-wide-fast"' in out
+
+
+def test_edit_without_the_evaluation_package(tiny_pipeline_dir, clip, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "latentdiff_edit.evaluation", None)  # makes its import fail
+    status, out, err = run(["edit", clip, "-o", tmp_path / "out.wav", "--model", tiny_pipeline_dir, "--steps", 2,
+                            "--pitch", 1], capsys)
+    assert status == 0, err
+    assert "achieved: not measured (latentdiff_edit.evaluation is not importable)" in out
+    assert "pitch_shift_st" not in read_provenance(tmp_path / "out.wav")["measured"]
+
+
+def test_segment_edit_keeps_the_rest(tiny_pipeline_dir, clip, tmp_path, capsys):
+    output = tmp_path / "part.flac"
+    status, _, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--pitch", 4,
+                          "--start", 0.2, "--end", 0.4], capsys)
+    assert status == 0, err
+    source, _ = sf.read(clip)
+    edited, _ = sf.read(output)
+    assert edited.shape == source.shape
+    start, end = round(0.2 * SR), round(0.4 * SR)
+    tolerance = 2 / 2**15  # FLAC is 16-bit
+    np.testing.assert_allclose(edited[:start], source[:start], atol=tolerance)
+    np.testing.assert_allclose(edited[end:], source[end:], atol=tolerance)
+    assert np.abs(edited[start + 200 : end - 200] - source[start + 200 : end - 200]).max() > 0.01
+    assert read_provenance(output)["segment"] == [0.2, 0.4]
+
+    status, _, err = run(["edit", clip, "-o", tmp_path / "x.wav", "--model", tiny_pipeline_dir, "--start", 0.5,
+                          "--end", 2.0], capsys)
+    assert status == 2 and "segment 0.5-2 s is not inside" in err
+
+
+def test_direction_mode(tiny_pipeline_dir, clip, tmp_path, capsys):
+    output = tmp_path / "direction.wav"
+    status, _, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--mode",
+                          "direction", "--set", "rate=6", "--strength", 2], capsys)
+    assert status == 0, err
+    record = read_provenance(output)
+    assert record["mode"] == "direction" and record["strength"] == 2.0 and record["attributes"] == {"rate": 6.0}
+
+    status, _, err = run(["edit", clip, "-o", tmp_path / "a.wav", "--model", tiny_pipeline_dir, "--mode",
+                          "direction"], capsys)
+    assert status == 2 and "needs at least one --set" in err
+    status, _, err = run(["edit", clip, "-o", tmp_path / "b.wav", "--model", tiny_pipeline_dir, "--strength", 2],
+                         capsys)
+    assert status == 2 and "--strength applies to --mode direction" in err
+
+
+def test_refuses_to_overwrite_input_or_existing_output(tiny_pipeline_dir, clip, tmp_path, capsys):
+    original = clip.read_bytes()
+    (tmp_path / "sub").mkdir()
+    hard_link = tmp_path / "link.wav"
+    hard_link.hardlink_to(clip)
+    for same_file in (tmp_path / "sub" / ".." / clip.name, hard_link):
+        status, _, err = run(["edit", clip, "-o", same_file, "--model", tiny_pipeline_dir, "--overwrite"], capsys)
+        assert status == 2 and "refusing to overwrite the input file" in err
+
+    existing = tmp_path / "existing.wav"
+    existing.write_bytes(b"keep me")
+    status, _, err = run(["edit", clip, "-o", existing, "--model", tiny_pipeline_dir, "--steps", 2], capsys)
+    assert status == 2 and "exists; pass --overwrite" in err and existing.read_bytes() == b"keep me"
+    status, _, err = run(["edit", clip, "-o", existing, "--model", tiny_pipeline_dir, "--steps", 2, "--overwrite"],
+                         capsys)
+    assert status == 0, err
+    assert sf.info(existing).frames == round(0.6 * SR) and clip.read_bytes() == original
+
+
+@pytest.mark.parametrize("command", ["reconstruct", "invert"])
+def test_reconstruct_prints_latent_snr(tiny_pipeline_dir, clip, tmp_path, capsys, command):
+    output = tmp_path / "regenerated.wav"
+    status, out, err = run([command, clip, "--model", tiny_pipeline_dir, "--steps", 2, "-o", output], capsys)
+    assert status == 0, err
+    assert "latent SNR" in out and " dB" in out
+    assert sf.info(output).frames == round(0.6 * SR)
+    assert read_provenance(output)["operation"] == "reconstruct"
+
+
+def test_info_describes_a_model(tiny_pipeline_dir, capsys):
+    status, out, err = run(["info", tiny_pipeline_dir], capsys)
+    assert status == 0, err
+    assert "8000 Hz" in out and "training:      not recorded" in out
+    for line in ("rate          continuous   range [0.0, 12.0]", "style         categorical  neutral, low-flat-slow",
+                 "f0            frame        2 feature(s) per frame, measured on the source (edit with --pitch"):
+        assert line in out
+
+
+def test_info_on_a_foreign_file_and_benchmark_message(tmp_path, capsys):
+    plain = tmp_path / "plain.wav"
+    sf.write(plain, harmonic_tone(), SR)
+    status, out, _ = run(["info", plain], capsys)
+    assert status == 0 and "provenance: none" in out
+    if importlib.util.find_spec("latentdiff_edit.benchmark") is None:
+        status, _, err = run(["benchmark", "--help"], capsys)
+        assert status == 2 and "benchmark is not part of this installation" in err
+    else:  # everything after `benchmark` is forwarded untouched, --help included
+        with pytest.raises(SystemExit) as exit_info:
+            main(["benchmark", "--help"])
+        assert exit_info.value.code == 0 and "usage: " in capsys.readouterr().out
+
+
+def test_module_entry_point_reports_user_errors_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "latentdiff_edit", "edit", tmp_path / "missing.wav", "-o", tmp_path / "out.wav",
+         "--model", tmp_path / "no-model"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert "audio file not found" in result.stderr
