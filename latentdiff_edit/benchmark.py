@@ -822,8 +822,11 @@ def write_markdown(path: Path, report: dict) -> None:
     ]
     lines += [_table(header, rows), ""]
     if config["not_applicable"]:
+        reasons = defaultdict(list)  # one line per method and reason, listing its edits
+        for item in config["not_applicable"]:
+            reasons[(item["method"], item["reason"])].append(item["edit"])
         lines += ["Not applicable:", ""]
-        lines += [f"- {item['method']} × {item['edit']}: {item['reason']}" for item in config["not_applicable"]]
+        lines += [f"- {method} × {', '.join(edits)}: {reason}" for (method, reason), edits in reasons.items()]
         lines.append("")
 
     lines += [
@@ -880,7 +883,10 @@ def write_markdown(path: Path, report: dict) -> None:
     else:
         lines.append("- WER needs a transcript; on espeak voices ASR is unreliable (see DATA.md): read WER on "
                      "real or flite/Piper speech, and MCD elsewhere.")
-    lines.append("- Plots: " + ", ".join(f"`{name}`" for name in report["plots"]) + ".")
+    summaries = [name for name in report["plots"] if not name.startswith("example_")]
+    examples = len(report["plots"]) - len(summaries)
+    lines.append("- Plots: " + ", ".join(f"`{name}`" for name in summaries)
+                 + (f"; {examples} before/after figures `example_*.png` (audio in `examples/`)." if examples else "."))
     if failed:
         lines += ["", "## Failed clips", ""]
         lines += [f"- `{c['clip_id']}` ({c['path']}): {c['error']}" for c in failed]
@@ -920,9 +926,10 @@ def plot_accuracy(path: Path, outputs: list[dict], kind: str, key: str, ylabel: 
     for offset, (method, points) in enumerate(by_method.items()):
         jitter = (offset - (len(by_method) - 1) / 2) * spacing
         values = sorted(points)
+        (line,) = axis.plot([v + jitter for v in values], [np.median(points[v]) for v in values], marker="o",
+                            label=method)
         for value in values:
-            axis.scatter([value + jitter] * len(points[value]), points[value], s=10, alpha=0.4)
-        axis.plot([v + jitter for v in values], [np.median(points[v]) for v in values], marker="o", label=method)
+            axis.scatter([value + jitter] * len(points[value]), points[value], s=10, alpha=0.4, color=line.get_color())
     axis.set_xlabel(f"requested {kind}")
     axis.set_ylabel(ylabel)
     axis.set_title(f"{kind}: achieved vs requested")

@@ -6,3 +6,12 @@ from .pipeline_voice_edit import (
     VoiceEditPipelineOutput,
     VoiceInversionOutput,
 )
+
+__all__ = [
+    "DEFAULT_INVERSION_DEPTH",
+    "EditDirection",
+    "ReconstructionOutput",
+    "VoiceEditPipeline",
+    "VoiceEditPipelineOutput",
+    "VoiceInversionOutput",
+]

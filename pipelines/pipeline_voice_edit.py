@@ -17,7 +17,7 @@ from transformers import EncodecModel
 
 from latentdiff_edit import codec as codec_utils
 from latentdiff_edit.attributes import AttributeSchema, SourceAttributes, measure_source_attributes
-from latentdiff_edit.audio import DEFAULT_MAX_SECONDS, AudioInputError, prepare_audio
+from latentdiff_edit.audio import DEFAULT_MAX_SECONDS, prepare_audio
 from latentdiff_edit.models.denoiser import LatentDenoiser1D
 
 logger = logging.get_logger(__name__)
