@@ -4,7 +4,11 @@ edit did, and write `results.json`, `results.md` and PNG plots.
     python scripts/benchmark.py --input data/corpus/manifest.jsonl --split test --max_clips 50 \
         --output runs/benchmark --model path/to/pipeline \
         --edits pitch:-6,-3,+3,+6 intonation:0.5,1.5 style:high-wide-fast
-    accelerate launch --num_processes 4 scripts/benchmark.py ...   # the clips are split across the processes
+    accelerate launch --multi_gpu --num_processes 4 scripts/benchmark.py ...   # clips split across 4 processes
+
+Under `accelerate launch` each process benchmarks its share of the clips and the main process merges the parts. Use
+one process per GPU; on a machine without a GPU the same command starts CPU processes (accelerate's `--cpu` flag
+would start only one).
 
 `--input` is a folder of audio files (transcripts, when present, come from `NAME.txt` files or a Sphinx-style
 `transcription` file) or a CSV/JSONL manifest with a `path` column (`text` gives the transcript, `split` is filtered
@@ -974,7 +978,8 @@ def plot_example(path: Path, folder: Path, files: list[dict], edit: str, title: 
     axes = figure.subplots(len(clips) + 1, 1, sharex=True)
     for axis, (method, audio, sr) in zip(axes, clips):
         hop = round(0.01 * sr)
-        axis.specgram(audio, NFFT=4 * hop, Fs=sr, noverlap=3 * hop, cmap="magma", scale="dB")
+        with np.errstate(divide="ignore"):  # digital silence is -inf dB, drawn as the floor
+            axis.specgram(audio, NFFT=4 * hop, Fs=sr, noverlap=3 * hop, cmap="magma", scale="dB")
         axis.set_ylabel(f"{method}\nHz", fontsize=8)
     for method, audio, sr in clips:
         f0 = f0_contour(audio, sr)

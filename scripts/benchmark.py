@@ -4,7 +4,7 @@ phase-vocoder baselines and the codec round trip. See `latentdiff_edit/benchmark
 
     python scripts/benchmark.py --input data/corpus/manifest.jsonl --split test --max_clips 50 \
         --output runs/benchmark --model path/to/pipeline
-    accelerate launch --num_processes 4 scripts/benchmark.py ...   # the clips are split across the processes
+    accelerate launch --multi_gpu --num_processes 4 scripts/benchmark.py ...   # clips split across 4 processes
 """
 
 from latentdiff_edit.benchmark import main, parse_args  # noqa: F401  (parse_args: the recipe's interface)

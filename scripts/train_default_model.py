@@ -22,8 +22,8 @@ SCRIPTS = Path(__file__).resolve().parent
 RECIPE = {
     "corpus": ["--num_clips", "10000", "--seed", "0"],
     "codec": ["--num_filters", "16", "--upsampling_ratios", "4", "4", "4", "2", "--hidden_size", "64",
-              "--max_train_steps", "6000", "--adversarial_start_step", "1500", "--validation_steps", "500",
-              "--checkpointing_steps", "500", "--num_validation_clips", "6", "--train_batch_size", "16"],
+              "--max_train_steps", "3200", "--adversarial_start_step", "1200", "--validation_steps", "400",
+              "--checkpointing_steps", "400", "--num_validation_clips", "6", "--train_batch_size", "16"],
     "ldm": ["--max_train_steps", "5000", "--validation_steps", "1000", "--checkpointing_steps", "500",
             "--num_validation_clips", "4"],
 }

@@ -87,7 +87,8 @@ def world_pitch_shift(
     audio = np.ascontiguousarray(_as_mono(audio))
     f0, times = pyworld.harvest(audio, sampling_rate, f0_floor=f0_floor, f0_ceil=f0_ceiling, frame_period=frame_period)
     envelope = pyworld.cheaptrick(audio, f0, times, sampling_rate)
-    aperiodicity = pyworld.d4c(audio, f0, times, sampling_rate)
+    # threshold 0: Harvest's F0 decides voicing; D4C's own default (0.85) marks every frame aperiodic below 16 kHz
+    aperiodicity = pyworld.d4c(audio, f0, times, sampling_rate, threshold=0.0)
     voiced = f0 > 0
     if voiced.any():
         log_f0 = np.log2(f0[voiced])

