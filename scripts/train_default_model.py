@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--smoke", action="store_true", help="Tiny corpus, models and step counts: checks the recipe.")
     p.add_argument("--num_processes", type=int, default=1)
     p.add_argument("--cpu", action="store_true", help="Train on CPU even where a GPU is present.")
+    p.add_argument("--metrics", type=Path, default=None,
+                   help="JSON of measured figures (codec round trip, edits, benchmark) for the model card.")
     return p.parse_args(argv)
 
 
@@ -94,7 +96,8 @@ def main(argv=None):
     try:
         from latentdiff_edit.hub import write_model_card
 
-        write_model_card(export, training=card)
+        metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+        write_model_card(export, metrics=metrics, training=card)
     except ImportError:
         pass
     size = sum(f.stat().st_size for f in export.rglob("*") if f.is_file())
