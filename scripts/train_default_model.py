@@ -26,8 +26,10 @@ RECIPE = {
     "codec": ["--num_filters", "16", "--upsampling_ratios", "4", "4", "4", "2", "--hidden_size", "64",
               "--max_train_steps", "2200", "--validation_steps", "500", "--checkpointing_steps", "500",
               "--num_validation_clips", "6", "--train_batch_size", "16"],
-    "ldm": ["--max_train_steps", "6000", "--validation_steps", "1500", "--checkpointing_steps", "500",
-            "--num_validation_clips", "4"],
+    # The shipped LDM ran steps 0-2000 with uniform timesteps and the plain epsilon loss, then 2000-6000 with these
+    # two flags (pitch edits did not land without them: see the model card).
+    "ldm": ["--max_train_steps", "6000", "--validation_steps", "1000", "--checkpointing_steps", "500",
+            "--num_validation_clips", "4", "--timestep_sampling", "logit_normal", "--loss_weighting", "v"],
 }
 SMOKE = {
     "corpus": ["--num_clips", "24", "--seed", "0"],

@@ -28,7 +28,7 @@ from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from diffusers import DDIMInverseScheduler, DDIMScheduler, DDPMScheduler
-from diffusers.training_utils import EMAModel
+from diffusers.training_utils import EMAModel, compute_density_for_timestep_sampling
 from tqdm.auto import tqdm
 from transformers import EncodecModel
 
@@ -61,6 +61,16 @@ def parse_args(argv=None):
     p.add_argument("--learning_rate", type=float, default=3e-4)
     p.add_argument("--lr_warmup_steps", type=int, default=300)
     p.add_argument("--max_train_steps", type=int, default=20000)
+    p.add_argument("--timestep_sampling", default="uniform", choices=["uniform", "logit_normal"],
+                   help="logit_normal (SD3's density) puts more steps at high noise, where only the condition tells "
+                        "the model the pitch; below t~600 the noisy latent itself still carries it.")
+    p.add_argument("--logit_mean", type=float, default=0.8)
+    p.add_argument("--logit_std", type=float, default=1.0)
+    p.add_argument("--loss_weighting", default="none", choices=["none", "v"],
+                   help="v: weight the epsilon MSE by 1/alpha_bar_t (clamped), which equals the v-prediction loss "
+                        "(Salimans & Ho, 2022): at high noise an epsilon error hides a large x0 error, so without it "
+                        "the model gains almost nothing from the F0 contour there.")
+    p.add_argument("--max_loss_weight", type=float, default=10.0)
     p.add_argument("--attribute_dropout", type=float, default=0.15, help="Per-attribute null probability.")
     p.add_argument("--all_dropout", type=float, default=0.1, help="Probability that every attribute is null.")
     p.add_argument("--ema_decay", type=float, default=0.999)
@@ -328,13 +338,19 @@ def main(argv=None):
         latents, mask = latents.to(accelerator.device), mask.to(accelerator.device)
         conditions = {k: v.to(accelerator.device) for k, v in conditions.items()}
         noise = torch.randn_like(latents)
-        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
-                                  device=latents.device)
+        u = compute_density_for_timestep_sampling(args.timestep_sampling, latents.shape[0], args.logit_mean,
+                                                  args.logit_std, device=latents.device)
+        timesteps = (u * noise_scheduler.config.num_train_timesteps).long().clamp_max(
+            noise_scheduler.config.num_train_timesteps - 1)
         noisy = noise_scheduler.add_noise(latents, noise, timesteps) * mask[:, None]
         with accelerator.autocast():
             pred = denoiser(noisy, timesteps, conditions=conditions, padding_mask=mask).sample
         # epsilon objective on real frames only
-        loss = (F.mse_loss(pred.float(), noise, reduction="none") * mask[:, None]).sum() / (
+        weight = torch.ones_like(timesteps, dtype=torch.float32)
+        if args.loss_weighting == "v":
+            alphas_cumprod = noise_scheduler.alphas_cumprod.to(latents.device)[timesteps]
+            weight = (1.0 / alphas_cumprod).clamp_max(args.max_loss_weight)
+        loss = (F.mse_loss(pred.float(), noise, reduction="none") * mask[:, None] * weight[:, None, None]).sum() / (
             mask.sum() * latents.shape[1])
         accelerator.backward(loss)
         if accelerator.sync_gradients:
