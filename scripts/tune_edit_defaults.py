@@ -84,7 +84,7 @@ def main(argv=None):
                "wall_s": round(time.time() - start, 1)}
     (args.output / "tune.json").write_text(json.dumps(summary, indent=2))
     _plot(results, args, args.output / "tune.png", summary["command"])
-    print(f"\n| depth | guidance | recon SNR (dB) | " + " | ".join(f"achieved {s:+g} st" for s in args.shifts) + " |")
+    print("\n| depth | guidance | recon SNR (dB) | " + " | ".join(f"achieved {s:+g} st" for s in args.shifts) + " |")
     print("|---" * (3 + len(args.shifts)) + "|")
     for r in results:
         print(f"| {r['depth']} | {r['guidance']} | {r['recon_snr_db']:.1f} | "
