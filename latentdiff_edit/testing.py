@@ -8,6 +8,7 @@ from diffusers import DDIMInverseScheduler, DDIMScheduler
 from transformers import EncodecConfig, EncodecModel
 
 from .models.denoiser import LatentDenoiser1D
+from .training import scheduler_config
 
 TINY_SCHEMA = [
     {"name": "f0", "type": "frame", "dim": 2, "mean": 0.0, "std": 12.0},
@@ -16,16 +17,6 @@ TINY_SCHEMA = [
     {"name": "intonation", "type": "continuous", "mean": 2.0, "std": 1.5, "min": 0.0, "max": 15.0},
     {"name": "style", "type": "categorical", "categories": ["neutral", "low-flat-slow", "high-wide-fast"]},
 ]
-
-
-def scheduler_config(num_train_timesteps: int = 1000) -> dict:
-    """The DDIM configuration every pipeline of this project uses (leading spacing, alpha_0 = 1 so that the last
-    sampling step and the first inversion step meet at the clean latents)."""
-    return dict(
-        num_train_timesteps=num_train_timesteps, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
-        prediction_type="epsilon", clip_sample=False, set_alpha_to_one=True, steps_offset=1,
-        timestep_spacing="leading",
-    )
 
 
 def tiny_codec(sampling_rate: int = 8000) -> EncodecModel:

@@ -170,3 +170,13 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def scheduler_config(num_train_timesteps: int = 1000) -> dict:
+    """The DDIM configuration every pipeline of this project uses (leading spacing, alpha_0 = 1 so that the last
+    sampling step and the first inversion step meet at the clean latents)."""
+    return dict(
+        num_train_timesteps=num_train_timesteps, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+        prediction_type="epsilon", clip_sample=False, set_alpha_to_one=True, steps_offset=1,
+        timestep_spacing="leading",
+    )

@@ -29,6 +29,7 @@ from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from diffusers import DDIMInverseScheduler, DDIMScheduler, DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_density_for_timestep_sampling
+from latentdiff_edit.pipelines.pipeline_voice_edit import DEFAULT_INVERSION_DEPTH
 from tqdm.auto import tqdm
 from transformers import EncodecModel
 
@@ -36,8 +37,7 @@ from latentdiff_edit import LatentDenoiser1D, VoiceEditPipeline
 from latentdiff_edit import codec as codec_utils
 from latentdiff_edit.attributes import AttributeSchema, f0_features
 from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones
-from latentdiff_edit.testing import scheduler_config
-from latentdiff_edit.training import load_clip, plot_log, read_manifest, write_log_csv
+from latentdiff_edit.training import load_clip, plot_log, read_manifest, scheduler_config, write_log_csv
 
 logger = get_logger(__name__)
 
@@ -216,7 +216,7 @@ def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
     sr = pipe.sampling_rate
     for clip in clips:
         inversion = pipe.invert(clip, sr, num_inference_steps=args.validation_inference_steps,
-                                inversion_depth=pipe_depth())
+                                inversion_depth=DEFAULT_INVERSION_DEPTH)
         regenerated = pipe(inversion=inversion, output_type="latent").audios
         snrs.append(float(10 * torch.log10(inversion.source_latents.pow(2).sum()
                                            / (regenerated - inversion.source_latents).pow(2).sum().clamp_min(1e-12))))
@@ -228,12 +228,6 @@ def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
             shifts.append(float(np.median(hz_to_semitones(f0_out[both]) - hz_to_semitones(f0_src[both]))))
     return {"val_recon_snr_db": float(np.mean(snrs)),
             "val_pitch_shift_st": float(np.median(shifts)) if shifts else float("nan")}
-
-
-def pipe_depth() -> float:
-    from latentdiff_edit.pipelines.pipeline_voice_edit import DEFAULT_INVERSION_DEPTH
-
-    return DEFAULT_INVERSION_DEPTH
 
 
 def build_pipeline(codec, denoiser) -> VoiceEditPipeline:
