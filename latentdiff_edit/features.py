@@ -119,3 +119,15 @@ def harmonics_to_noise_db(audio: np.ndarray, sampling_rate: int) -> float:
     values = sound.to_harmonicity_cc(time_step=0.01, minimum_pitch=F0_FLOOR_HZ).values[0]
     values = values[values > -199]  # Praat marks unvoiced frames with -200
     return float(values.mean()) if len(values) else 0.0
+
+
+def voiced_semitone_differences(source: np.ndarray, edited: np.ndarray, sampling_rate: int) -> np.ndarray:
+    """Per-frame `12 log2(f0_edited / f0_source)` on 10 ms frames voiced in both clips, paired on time (for clips of
+    equal timing: codec round trips and inverted edits). `latentdiff_edit.evaluation.pitch_shift_semitones` also
+    aligns clips of different lengths."""
+    hop = sampling_rate // 100
+    num_frames = math.ceil(len(source) / hop)
+    f0_source = extract_f0(source, sampling_rate, hop, num_frames)
+    f0_edited = extract_f0(edited, sampling_rate, hop, num_frames)
+    both = (f0_source > 0) & (f0_edited > 0)
+    return hz_to_semitones(f0_edited[both]) - hz_to_semitones(f0_source[both])

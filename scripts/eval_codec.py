@@ -18,7 +18,7 @@ from transformers import EncodecModel
 
 from latentdiff_edit import codec as codec_utils
 from latentdiff_edit.evaluation import pesq_wb, stoi
-from latentdiff_edit.features import extract_f0, harmonics_to_noise_db, hz_to_semitones
+from latentdiff_edit.features import harmonics_to_noise_db, voiced_semitone_differences
 from latentdiff_edit.training import load_clip, read_manifest
 
 
@@ -39,13 +39,11 @@ def round_trip_figures(codec, audio: torch.Tensor) -> dict:
     sr = codec.config.sampling_rate
     recon = codec_utils.decode(codec, codec_utils.encode(codec, audio[None]), audio.numel())[0].numpy()
     source = audio.numpy()
-    f0_src, f0_out = extract_f0(source, sr, sr // 100), extract_f0(recon, sr, sr // 100)
-    both = (f0_src > 0) & (f0_out > 0)
     hnr_in, hnr_out = harmonics_to_noise_db(source, sr), harmonics_to_noise_db(recon, sr)
     return {
         "stoi": stoi(source, recon, sr),
         "pesq_wb": pesq_wb(source, recon, sr),
-        "f0_error_st": float(np.median(np.abs(hz_to_semitones(f0_out[both]) - hz_to_semitones(f0_src[both])))),
+        "f0_error_st": float(np.median(np.abs(voiced_semitone_differences(source, recon, sr)))),
         "hnr_in_db": hnr_in,
         "hnr_out_db": hnr_out,
         "hnr_drop_db": hnr_in - hnr_out,

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from transformers import EncodecConfig, EncodecModel
 
 from latentdiff_edit import codec as codec_utils
-from latentdiff_edit.features import extract_f0, harmonics_to_noise_db, hz_to_semitones
+from latentdiff_edit.features import harmonics_to_noise_db, voiced_semitone_differences
 from latentdiff_edit.training import (
     AudioSegmentDataset,
     MelLoss,
@@ -107,10 +107,9 @@ def validate(codec, clips, sampling_rate):
         recon = codec_utils.decode(codec, codec_utils.encode(codec, clip[None]), clip.numel())[0].float().cpu()
         mel.append(mel_loss(recon[None], clip[None]).item())
         src, out = clip.numpy(), recon.numpy()
-        f0_src, f0_out = extract_f0(src, sampling_rate, 160), extract_f0(out, sampling_rate, 160)
-        both = (f0_src > 0) & (f0_out > 0)
-        if both.sum() > 5:
-            f0_errors.append(float(np.median(np.abs(hz_to_semitones(f0_out[both]) - hz_to_semitones(f0_src[both])))))
+        differences = voiced_semitone_differences(src, out, sampling_rate)
+        if len(differences) > 5:
+            f0_errors.append(float(np.median(np.abs(differences))))
         hnr_in.append(harmonics_to_noise_db(src, sampling_rate))
         hnr_out.append(harmonics_to_noise_db(out, sampling_rate))
     codec.train()

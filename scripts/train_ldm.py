@@ -36,7 +36,7 @@ from transformers import EncodecModel
 from latentdiff_edit import LatentDenoiser1D, VoiceEditPipeline
 from latentdiff_edit import codec as codec_utils
 from latentdiff_edit.attributes import AttributeSchema, f0_features
-from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones
+from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones, voiced_semitone_differences
 from latentdiff_edit.training import load_clip, plot_log, read_manifest, scheduler_config, write_log_csv
 
 logger = get_logger(__name__)
@@ -221,11 +221,9 @@ def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
         snrs.append(float(10 * torch.log10(inversion.source_latents.pow(2).sum()
                                            / (regenerated - inversion.source_latents).pow(2).sum().clamp_min(1e-12))))
         edited = pipe(inversion=inversion, pitch_shift=3.0, guidance_scale=1.0).audios[0]
-        f0_src = extract_f0(clip.numpy(), sr, 160)
-        f0_out = extract_f0(edited, sr, 160)
-        both = (f0_src > 0) & (f0_out > 0)
-        if both.sum() > 5:
-            shifts.append(float(np.median(hz_to_semitones(f0_out[both]) - hz_to_semitones(f0_src[both]))))
+        differences = voiced_semitone_differences(clip.numpy(), edited, sr)
+        if len(differences) > 5:
+            shifts.append(float(np.median(differences)))
     return {"val_recon_snr_db": float(np.mean(snrs)),
             "val_pitch_shift_st": float(np.median(shifts)) if shifts else float("nan")}
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from latentdiff_edit import VoiceEditPipeline
-from latentdiff_edit.features import extract_f0, hz_to_semitones
+from latentdiff_edit.features import voiced_semitone_differences
 from latentdiff_edit.training import load_clip, read_manifest, write_log_csv
 
 
@@ -37,12 +37,9 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def achieved_shift(source, edited, sr, hop):
-    f0_src, f0_out = extract_f0(source, sr, hop), extract_f0(edited, sr, hop)
-    both = (f0_src > 0) & (f0_out > 0)
-    if both.sum() < 5:
-        return float("nan")
-    return float(np.median(hz_to_semitones(f0_out[both]) - hz_to_semitones(f0_src[both])))
+def achieved_shift(source, edited, sr):
+    differences = voiced_semitone_differences(source, edited, sr)
+    return float(np.median(differences)) if len(differences) >= 5 else float("nan")
 
 
 @torch.no_grad()
@@ -51,7 +48,7 @@ def main(argv=None):
     args.output.mkdir(parents=True, exist_ok=True)
     pipe = VoiceEditPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
-    sr, hop = pipe.sampling_rate, int(0.01 * pipe.sampling_rate)
+    sr = pipe.sampling_rate
     rows = read_manifest(args.manifest, split=args.split)
     # one clip per voice first, so the figures are not about a single voice
     by_voice = {}
@@ -72,7 +69,7 @@ def main(argv=None):
             row = {"step": len(results), "depth": depth, "guidance": guidance, "recon_snr_db": float(np.mean(snrs))}
             for shift in args.shifts:
                 got = [achieved_shift(c.numpy(), pipe(inversion=inv, pitch_shift=shift, guidance_scale=guidance)
-                                      .audios[0], sr, hop) for c, inv in zip(clips, inversions)]
+                                      .audios[0], sr) for c, inv in zip(clips, inversions)]
                 got = np.array(got)
                 row[f"achieved_{shift:+g}"] = float(np.nanmedian(got))
                 row[f"abs_error_{shift:+g}"] = float(np.nanmedian(np.abs(got - shift)))

@@ -40,3 +40,15 @@ def test_prepare_audio_resamples_and_refuses_bad_rate(tmp_path):
     (tmp_path / "empty.wav").write_bytes(b"")
     with pytest.raises(AudioInputError, match="empty"):
         load_audio(tmp_path / "empty.wav")
+
+
+def test_voiced_semitone_differences_measure_a_known_shift():
+    from latentdiff_edit.features import voiced_semitone_differences
+
+    sr = 16000
+    source, shifted = harmonic_tone(150.0, 1.0, sr), harmonic_tone(150.0 * 2 ** (3 / 12), 1.0, sr)
+    differences = voiced_semitone_differences(source, shifted, sr)
+    assert len(differences) > 50
+    assert np.median(differences) == pytest.approx(3.0, abs=0.05)
+    assert np.median(voiced_semitone_differences(shifted, source, sr)) == pytest.approx(-3.0, abs=0.05)
+    assert len(voiced_semitone_differences(source, np.zeros_like(source), sr)) == 0
