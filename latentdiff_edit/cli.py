@@ -31,6 +31,7 @@ from . import __version__
 from .audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
 from .editing import (
     EDIT_MODES,
+    INVERSION_METHODS,
     ClipEdit,
     EditSettings,
     check_clip_edit,
@@ -104,6 +105,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=float, default=DEFAULT_INVERSION_DEPTH,
                         help=f"fraction of the schedule to invert, in (0, 1] (default {DEFAULT_INVERSION_DEPTH})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pipeline's generator (default 0)")
+    parser.add_argument("--inversion", choices=INVERSION_METHODS, default="ddim",
+                        help="ddim: deterministic DDIM inversion; ddpm: edit-friendly DDPM inversion, exact "
+                             "reconstruction whatever the model, seeded by --seed (default ddim)")
     parser.add_argument("--max_seconds", type=float, default=DEFAULT_MAX_SECONDS,
                         help=f"refuse clips (or segments) longer than this (default {DEFAULT_MAX_SECONDS:g})")
 
@@ -153,6 +157,7 @@ def _settings(args) -> EditSettings:
         num_inference_steps=args.steps,
         inversion_depth=args.depth,
         seed=args.seed,
+        inversion=args.inversion,
         max_seconds=args.max_seconds,
         segment=None if args.start is None and args.end is None else (args.start, args.end),
     )
@@ -246,14 +251,17 @@ def _reconstruct(args) -> int:
         _check_output(input_path, output_path, args.overwrite)
         output_format(output_path)
     settings = EditSettings(num_inference_steps=args.steps, inversion_depth=args.depth, seed=args.seed,
-                            max_seconds=args.max_seconds)
+                            inversion=args.inversion, max_seconds=args.max_seconds)
     check_settings(settings)
     pipe = _load(args)
     job = prepare_job(input_path, pipe.sampling_rate, settings, ClipEdit())
     reconstruction = pipe.check_reconstruction(job.source, pipe.sampling_rate,
                                                num_inference_steps=settings.num_inference_steps,
-                                               inversion_depth=settings.inversion_depth)
-    print(f"latent SNR {reconstruction.snr_db[0]:.2f} dB (invert to depth {settings.inversion_depth:g} and "
+                                               inversion_depth=settings.inversion_depth,
+                                               method=settings.inversion,
+                                               generator=torch.Generator("cpu").manual_seed(settings.seed))
+    print(f"latent SNR {reconstruction.snr_db[0]:.2f} dB ({settings.inversion.upper()}: invert to depth "
+          f"{settings.inversion_depth:g} and "
           f"regenerate, {settings.num_inference_steps} steps; 25 dB and above is near-transparent)")
     if output_path is not None:
         audio = pipe.decode_latents(reconstruction.latents, [len(job.source)])[0].cpu().numpy()

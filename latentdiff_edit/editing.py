@@ -37,6 +37,7 @@ from .features import measure_attributes
 from .pipelines import DEFAULT_INVERSION_DEPTH
 
 EDIT_MODES = ("cfg", "direction")
+INVERSION_METHODS = ("ddim", "ddpm")
 # A file is read whole when only a segment of it is edited; this bounds the memory that takes.
 MAX_FILE_SECONDS = 600.0
 CROSSFADE_SECONDS = 0.02
@@ -73,7 +74,9 @@ class EditSettings:
         guidance_scale (`float`, *optional*, defaults to 1.0): guidance against the source's attributes.
         num_inference_steps (`int`, *optional*, defaults to 50): steps of the full DDIM schedule.
         inversion_depth (`float`, *optional*, defaults to `DEFAULT_INVERSION_DEPTH`): fraction of it inverted.
-        seed (`int`, *optional*, defaults to 0): seed of the pipeline's generator.
+        seed (`int`, *optional*, defaults to 0): seed of the pipeline's generator (and of DDPM inversion's noise).
+        inversion (`str`, *optional*, defaults to `"ddim"`): `"ddim"` or `"ddpm"` (edit-friendly DDPM inversion:
+            exact reconstruction whatever the model).
         max_seconds (`float`, *optional*, defaults to 60): longest audio given to the model (a clip or a segment).
         segment (`tuple[float | None, float | None]`, *optional*): edit only `(start, end)` seconds of each file.
     """
@@ -84,6 +87,7 @@ class EditSettings:
     num_inference_steps: int = 50
     inversion_depth: float = DEFAULT_INVERSION_DEPTH
     seed: int = 0
+    inversion: str = "ddim"
     max_seconds: float = DEFAULT_MAX_SECONDS
     segment: tuple[float | None, float | None] | None = None
 
@@ -167,6 +171,8 @@ def check_clip_edit(edit: ClipEdit) -> None:
 def check_settings(settings: EditSettings) -> None:
     if settings.mode not in EDIT_MODES:
         raise ValueError(f"mode must be one of {EDIT_MODES}, got {settings.mode!r}")
+    if settings.inversion not in INVERSION_METHODS:
+        raise ValueError(f"inversion must be one of {INVERSION_METHODS}, got {settings.inversion!r}")
     if settings.num_inference_steps < 1:
         raise ValueError(f"steps must be a positive integer, got {settings.num_inference_steps}")
     if not 0 < settings.inversion_depth <= 1:
@@ -225,7 +231,8 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[Edi
         return [_edit_with_direction(pipe, job, settings) for job in jobs]
     spans = [torch.from_numpy(job.edited_span) for job in jobs]
     inversion = pipe.invert(spans, pipe.sampling_rate, num_inference_steps=settings.num_inference_steps,
-                            inversion_depth=settings.inversion_depth, max_seconds=settings.max_seconds)
+                            inversion_depth=settings.inversion_depth, max_seconds=settings.max_seconds,
+                            method=settings.inversion, generator=torch.Generator("cpu").manual_seed(settings.seed))
     output = pipe(
         inversion=inversion,
         pitch_shift=[job.edit.pitch_shift for job in jobs],
@@ -246,7 +253,8 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
         raise ValueError("direction mode needs at least one target attribute (--set NAME=VALUE)")
     inversion = pipe.invert(torch.from_numpy(job.edited_span), pipe.sampling_rate,
                             num_inference_steps=settings.num_inference_steps,
-                            inversion_depth=settings.inversion_depth, max_seconds=settings.max_seconds)
+                            inversion_depth=settings.inversion_depth, max_seconds=settings.max_seconds,
+                            method=settings.inversion, generator=torch.Generator("cpu").manual_seed(settings.seed))
     measured = inversion.source_attributes[0].values
     # The direction starts at what the source measures (unmeasurable labels start at the null condition); measured
     # values outside the model's range are clamped to it, since the schema refuses them as they are.
@@ -346,7 +354,8 @@ def provenance_record(model: str, job: EditJob, settings: EditSettings, operatio
                       attributes=job.edit.attributes, mode=settings.mode, guidance=settings.guidance_scale)
         if settings.mode == "direction":
             record["strength"] = settings.strength
-    record.update(seed=settings.seed, steps=settings.num_inference_steps, depth=settings.inversion_depth)
+    record.update(seed=settings.seed, steps=settings.num_inference_steps, depth=settings.inversion_depth,
+                  inversion=settings.inversion)
     if settings.segment is not None:
         record["segment"] = [round(job.start / job.sampling_rate, 3), round(job.end / job.sampling_rate, 3)]
     if measured:
@@ -393,5 +402,6 @@ def describe_edit(edit: ClipEdit, settings: EditSettings) -> str:
     parts += [f"{name}={value}" for name, value in edit.attributes.items()]
     how = (f"direction, strength {settings.strength:g}" if settings.mode == "direction" else "cfg") + (
         f", guidance {settings.guidance_scale:g}")
-    return (f"{', '.join(parts)} ({how}; {settings.num_inference_steps} steps, depth {settings.inversion_depth:g}, "
+    return (f"{', '.join(parts)} ({how}; {settings.inversion.upper()} inversion, {settings.num_inference_steps} steps, "
+            f"depth {settings.inversion_depth:g}, "
             f"seed {settings.seed})")

@@ -180,6 +180,8 @@ def write_model_card(
     pipeline_dir = Path(pipeline_dir)
     denoiser = json.loads((pipeline_dir / "denoiser" / "config.json").read_text())
     codec = json.loads((pipeline_dir / "codec" / "config.json").read_text())
+    scheduler_path = pipeline_dir / "scheduler" / "scheduler_config.json"
+    scheduler = json.loads(scheduler_path.read_text()) if scheduler_path.is_file() else {}
     training = training if training is not None else denoiser.get("training_info")
     repo_id = repo_id or pipeline_dir.resolve().name
     sampling_rate = codec.get("sampling_rate")
@@ -213,8 +215,10 @@ def write_model_card(
                 ["codec", f"transformers `EncodecModel`, {sampling_rate} Hz, hop {hop} samples "
                           f"({sampling_rate / hop:g} latent frames/s), {codec.get('hidden_size')} latent channels"],
                 ["denoiser", f"`LatentDenoiser1D`, hidden size {denoiser.get('hidden_size')}, "
-                             f"{denoiser.get('num_layers')} layers, {denoiser.get('num_heads')} heads"],
-                ["scheduler", "`DDIMScheduler` / `DDIMInverseScheduler`"],
+                             f"{denoiser.get('num_layers')} layers, {denoiser.get('num_heads')} heads, "
+                             f"{denoiser.get('frame_fourier_features', 0)} Fourier feature pairs per frame attribute"],
+                ["scheduler", f"`DDIMScheduler` / `DDIMInverseScheduler`, {scheduler.get('beta_schedule', '?')} "
+                              f"betas, predicts `{scheduler.get('prediction_type', '?')}`"],
             ],
         ),
         "## Attribute schema",

@@ -29,16 +29,16 @@ def tiny_codec(sampling_rate: int = 8000) -> EncodecModel:
     return EncodecModel(config).eval()
 
 
-def tiny_denoiser(latent_channels: int = 8, schema=TINY_SCHEMA) -> LatentDenoiser1D:
+def tiny_denoiser(latent_channels: int = 8, schema=TINY_SCHEMA, frame_fourier_features: int = 2) -> LatentDenoiser1D:
     torch.manual_seed(0)
     return LatentDenoiser1D(
         latent_channels=latent_channels, hidden_size=32, num_layers=2, num_heads=2, mlp_ratio=2.0,
-        attributes=list(schema), latents_mean=[0.01] * latent_channels, latents_std=[0.5] * latent_channels,
+        attributes=list(schema), frame_fourier_features=frame_fourier_features, latents_mean=[0.01] * latent_channels, latents_std=[0.5] * latent_channels,
     ).eval()
 
 
-def tiny_components() -> dict:
-    scheduler = DDIMScheduler(**scheduler_config())
+def tiny_components(prediction_type: str = "epsilon") -> dict:
+    scheduler = DDIMScheduler(**scheduler_config(prediction_type=prediction_type))
     return {
         "codec": tiny_codec(),
         "denoiser": tiny_denoiser(),

@@ -172,11 +172,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def scheduler_config(num_train_timesteps: int = 1000) -> dict:
+def scheduler_config(num_train_timesteps: int = 1000, prediction_type: str = "epsilon") -> dict:
     """The DDIM configuration every pipeline of this project uses (leading spacing, alpha_0 = 1 so that the last
-    sampling step and the first inversion step meet at the clean latents)."""
+    sampling step and the first inversion step meet at the clean latents). `prediction_type` "v_prediction"
+    (Salimans & Ho, 2022) keeps the x0 estimate well conditioned at high noise, where an epsilon model must be
+    exact to 1/sqrt(alpha_bar) to say anything about the clean latents, and the F0 contour matters most."""
+    if prediction_type not in ("epsilon", "v_prediction"):
+        raise ValueError(f"prediction_type must be 'epsilon' or 'v_prediction', got {prediction_type!r}")
     return dict(
         num_train_timesteps=num_train_timesteps, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
-        prediction_type="epsilon", clip_sample=False, set_alpha_to_one=True, steps_offset=1,
+        prediction_type=prediction_type, clip_sample=False, set_alpha_to_one=True, steps_offset=1,
         timestep_spacing="leading",
     )

@@ -57,6 +57,10 @@ class VoiceInversionOutput(BaseOutput):
         num_samples (`list[int]`): each clip's length in samples at the codec's rate.
         num_inference_steps (`int`): steps of the full schedule the inversion used.
         inversion_depth (`float`): fraction of the schedule inverted (1.0 = to pure noise).
+        method (`str`): `"ddim"` or `"ddpm"` (edit-friendly DDPM inversion).
+        noise_maps (`torch.Tensor` of shape `(num_steps, batch_size, latent_channels, num_frames)`, *optional*):
+            for `"ddpm"`: per sampling step, what the stochastic step adds to the predicted mean (the scaled
+            edit-friendly noise); regeneration adds them back.
     """
 
     latents: torch.Tensor
@@ -66,6 +70,8 @@ class VoiceInversionOutput(BaseOutput):
     num_samples: list[int]
     num_inference_steps: int
     inversion_depth: float
+    method: str = "ddim"
+    noise_maps: torch.Tensor | None = None
 
 
 @dataclass
@@ -313,6 +319,32 @@ class VoiceEditPipeline(DiffusionPipeline):
             return branches, [], [condition_offset]
         return [ref_cond, *branches], scales, [None] + [condition_offset] * len(branches)
 
+    def _ddpm_noise_maps(self, source_latents, padding_mask, num_inference_steps, inversion_depth, branches, scales,
+                         generator):
+        """Edit-friendly DDPM inversion: `x_t ~ q(x_t | x_0)` drawn independently for every sampling timestep, then
+        per step the residual `x_{t-1} - mean(x_t)` of the eta = 1 sampler (`sigma_t * z_t` in the paper's terms;
+        kept unscaled so that the last step, where sigma is 0, reconstructs exactly too)."""
+        timesteps = self._timesteps(num_inference_steps, inversion_depth, source_latents.device)
+        mask = padding_mask[:, None].to(source_latents.dtype)
+        x0 = source_latents.to(self.denoiser.dtype)
+        noisy = []
+        for t in timesteps:
+            noise = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            noisy.append(self.scheduler.add_noise(x0, noise, t.reshape(1)) * mask)
+        noisy.append(x0)
+        maps = []
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
+            for i, t in enumerate(timesteps):
+                pred = self._guided_prediction(noisy[i], t, branches, scales, padding_mask, [None] * len(branches))
+                mean = self._stochastic_mean(pred, t, noisy[i])
+                maps.append((noisy[i + 1] - mean) * mask)
+                progress_bar.update()
+        return noisy[0], torch.stack(maps)
+
+    def _stochastic_mean(self, prediction, t, latents):
+        """The mean of the eta = 1 (DDPM-like) DDIM step from `latents` at `t`."""
+        return self.scheduler.step(prediction, t, latents, eta=1.0, variance_noise=torch.zeros_like(latents)).prev_sample
+
     # ----------------------------------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -326,11 +358,18 @@ class VoiceEditPipeline(DiffusionPipeline):
         guidance_scale: float = 1.0,
         generator: torch.Generator | None = None,
         max_seconds: float | None = DEFAULT_MAX_SECONDS,
+        method: str = "ddim",
         return_dict: bool = True,
     ) -> VoiceInversionOutput | tuple:
         r"""
-        DDIM inversion (Song et al., 2021; as in pix2pix-zero and DiffEdit): run the deterministic sampler backwards
-        from the clean latents of `audio` to the noise latents at `inversion_depth`.
+        Map recordings to the noise latents at `inversion_depth`.
+
+        `method="ddim"`: DDIM inversion (Song et al., 2021; as in pix2pix-zero and DiffEdit), the deterministic
+        sampler run backwards from the clean latents; it drifts where the denoiser is imperfect. `method="ddpm"`:
+        edit-friendly DDPM inversion (Huberman-Spiegelglas et al., "An Edit Friendly DDPM Noise Space", CVPR 2024;
+        used for audio by Manor & Michaeli, ICML 2024): noisy latents drawn independently at every step with
+        `generator`, and the noise maps that make the stochastic (eta = 1) sampler pass through them; regenerating
+        with the source attributes is exact whatever the denoiser, and edits change the predicted means.
 
         Args:
             audio (`np.ndarray`, `torch.Tensor` or a list of them): one clip `(num_samples,)` or
@@ -341,14 +380,16 @@ class VoiceEditPipeline(DiffusionPipeline):
             num_inference_steps (`int`, *optional*, defaults to 50): steps of the full schedule.
             inversion_depth (`float`, *optional*, defaults to 1.0): fraction of the schedule to invert.
             guidance_scale (`float`, *optional*, defaults to 1.0): CFG against the null condition (1 = off).
-            generator (`torch.Generator`, *optional*): unused by deterministic DDIM inversion; kept for stochastic
-                variants with the same signature.
+            generator (`torch.Generator`, *optional*): the noise of `method="ddpm"` (unused by DDIM).
             max_seconds (`float`, *optional*, defaults to 60): longer clips are refused.
+            method (`str`, *optional*, defaults to `"ddim"`): `"ddim"` or `"ddpm"` (see above).
             return_dict (`bool`, *optional*, defaults to `True`): return a `VoiceInversionOutput` or a tuple.
         """
         # 1. Check inputs
         self.check_inputs(num_inference_steps, inversion_depth, guidance_scale, "null", None,
                           attributes, "latent", None)
+        if method not in ("ddim", "ddpm"):
+            raise ValueError(f"`method` must be 'ddim' or 'ddpm', got {method!r}")
         # 2. Encode and measure
         clips = self._prepare_audio_batch(audio, sampling_rate, max_seconds)
         source_latents, padding_mask, num_samples = self.encode_audio(clips)
@@ -358,22 +399,38 @@ class VoiceEditPipeline(DiffusionPipeline):
         _refuse_frame_attributes(self.schema, labels)
         for src, extra in zip(sources, labels):
             src.values.update(extra)
-        # 3. Timesteps: the ascending inverse schedule, truncated at the depth
         device = self._execution_device
-        self.inverse_scheduler.set_timesteps(num_inference_steps, device=device)
-        num_steps = max(1, round(inversion_depth * num_inference_steps))
-        timesteps = self.inverse_scheduler.timesteps[:num_steps]
-        # 4. Inversion loop
         branches = [self.encode_conditions(sources, source_latents.shape[-1])]
         scales = []
         if guidance_scale != 1.0:
             branches = [self.encode_conditions([None] * len(sources), source_latents.shape[-1])] + branches
             scales = [guidance_scale]
+        if method == "ddpm":
+            latents, noise_maps = self._ddpm_noise_maps(source_latents, padding_mask, num_inference_steps,
+                                                        inversion_depth, branches, scales, generator)
+            output = VoiceInversionOutput(latents, source_latents, sources, padding_mask, num_samples,
+                                          num_inference_steps, len(noise_maps) / num_inference_steps, "ddpm",
+                                          noise_maps)
+            self.maybe_free_model_hooks()
+            return output if return_dict else output.to_tuple()
+        # 3. Timesteps: the ascending inverse schedule, truncated at the depth
+        # The inverse step evaluates the denoiser at the next (noisier) timestep t but converts its output at the
+        # current level; for epsilon that is DDIM inversion's usual approximation, for v or x0 outputs it would
+        # also mix two noise levels. So convert to epsilon here, at the t the denoiser was given, and step an
+        # epsilon copy of the inverse scheduler.
+        prediction_type = self.inverse_scheduler.config.prediction_type
+        inverse_scheduler = self.inverse_scheduler if prediction_type == "epsilon" else \
+            type(self.inverse_scheduler).from_config(self.inverse_scheduler.config, prediction_type="epsilon")
+        inverse_scheduler.set_timesteps(num_inference_steps, device=device)
+        num_steps = max(1, round(inversion_depth * num_inference_steps))
+        timesteps = inverse_scheduler.timesteps[:num_steps]
+        # 4. Inversion loop
         latents = source_latents.to(self.denoiser.dtype)
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for t in timesteps:
                 pred = self._guided_prediction(latents, t, branches, scales, padding_mask, [None] * len(branches))
-                latents = self.inverse_scheduler.step(pred, t, latents).prev_sample * padding_mask[:, None]
+                pred = _to_epsilon(pred, latents, inverse_scheduler.alphas_cumprod[int(t)], prediction_type)
+                latents = inverse_scheduler.step(pred, t, latents).prev_sample * padding_mask[:, None]
                 progress_bar.update()
         self.maybe_free_model_hooks()
         output = VoiceInversionOutput(latents, source_latents, sources, padding_mask, num_samples,
@@ -527,6 +584,7 @@ class VoiceEditPipeline(DiffusionPipeline):
                 for i, s in enumerate(source)
             ]
             latents = inversion.latents.clone()
+            noise_maps = inversion.noise_maps
             padding_mask, num_samples = inversion.padding_mask, inversion.num_samples
         else:
             # generation from noise: target attributes are given, the reference is the null condition
@@ -551,7 +609,7 @@ class VoiceEditPipeline(DiffusionPipeline):
                 target.append(SourceAttributes(np.asarray(f0, dtype=np.float32) if f0 is not None else None,
                                                np.asarray(energy, dtype=np.float32) if energy is not None else None,
                                                clip_values))
-            source = [None] * batch
+            source, noise_maps = [None] * batch, None
             padding_mask = torch.ones(batch, num_frames, dtype=torch.bool, device=device)
             num_samples = [num_frames * self.hop_length] * batch
 
@@ -581,7 +639,10 @@ class VoiceEditPipeline(DiffusionPipeline):
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
                 pred = self._guided_prediction(latents, t, branches, scales, padding_mask, offsets)
-                latents = self.scheduler.step(pred, t, latents).prev_sample * padding_mask[:, None]
+                if noise_maps is not None:  # edit-friendly DDPM: the eta = 1 mean plus the inverted noise
+                    latents = (self._stochastic_mean(pred, t, latents) + noise_maps[i]) * padding_mask[:, None]
+                else:
+                    latents = self.scheduler.step(pred, t, latents).prev_sample * padding_mask[:, None]
                 if callback_on_step_end is not None:
                     callback_kwargs = {}
                     for k in callback_on_step_end_tensor_inputs:
@@ -610,6 +671,8 @@ class VoiceEditPipeline(DiffusionPipeline):
         sampling_rate: int | Sequence[int],
         num_inference_steps: int = 50,
         inversion_depth: float = 1.0,
+        method: str = "ddim",
+        generator: torch.Generator | None = None,
         return_dict: bool = True,
     ) -> ReconstructionOutput | tuple:
         r"""
@@ -617,7 +680,7 @@ class VoiceEditPipeline(DiffusionPipeline):
         source latents: how faithful inversion is before an edit is trusted (25 dB and above is near-transparent).
         """
         inversion = self.invert(audio, sampling_rate, num_inference_steps=num_inference_steps,
-                                inversion_depth=inversion_depth)
+                                inversion_depth=inversion_depth, method=method, generator=generator)
         regenerated = self(inversion=inversion, output_type="latent").audios
         mask = inversion.padding_mask[:, None]
         signal = (inversion.source_latents * mask).pow(2).sum((1, 2))
@@ -625,6 +688,19 @@ class VoiceEditPipeline(DiffusionPipeline):
         snr = (10 * torch.log10(signal / error)).tolist()
         output = ReconstructionOutput(snr_db=snr, latents=regenerated)
         return output if return_dict else output.to_tuple()
+
+
+def _to_epsilon(prediction: torch.Tensor, sample: torch.Tensor, alpha_prod: torch.Tensor,
+                prediction_type: str) -> torch.Tensor:
+    """The epsilon estimate of a denoiser output for `sample` at the noise level `alpha_prod` (alpha-bar)."""
+    if prediction_type == "epsilon":
+        return prediction
+    alpha_prod = alpha_prod.to(sample)
+    if prediction_type == "v_prediction":
+        return alpha_prod.sqrt() * prediction + (1 - alpha_prod).sqrt() * sample
+    if prediction_type == "sample":
+        return (sample - alpha_prod.sqrt() * prediction) / (1 - alpha_prod).sqrt()
+    raise ValueError(f"unsupported prediction_type {prediction_type!r}")
 
 
 def _refuse_frame_attributes(schema: AttributeSchema, items: list[dict]) -> None:

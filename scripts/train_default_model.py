@@ -26,10 +26,11 @@ RECIPE = {
     "codec": ["--num_filters", "16", "--upsampling_ratios", "4", "4", "4", "2", "--hidden_size", "64",
               "--max_train_steps", "2200", "--validation_steps", "500", "--checkpointing_steps", "500",
               "--num_validation_clips", "6", "--train_batch_size", "16"],
-    # The shipped LDM ran steps 0-2000 with uniform timesteps and the plain epsilon loss, then 2000-6000 with these
-    # two flags (pitch edits did not land without them: see the model card).
-    "ldm": ["--max_train_steps", "6000", "--validation_steps", "1000", "--checkpointing_steps", "500",
-            "--num_validation_clips", "4", "--timestep_sampling", "logit_normal", "--loss_weighting", "v"],
+    # v-prediction, Fourier features of the F0 contour and logit-normal timesteps centred at high noise: the
+    # epsilon model of the first session never learned to take pitch from the contour (see the model card).
+    "ldm": ["--max_train_steps", "15000", "--validation_steps", "1000", "--checkpointing_steps", "500",
+            "--num_validation_clips", "6", "--prediction_type", "v_prediction", "--frame_fourier_features", "5",
+            "--timestep_sampling", "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0"],
 }
 SMOKE = {
     "corpus": ["--num_clips", "24", "--seed", "0"],
@@ -38,7 +39,8 @@ SMOKE = {
               "--num_validation_clips", "1", "--train_batch_size", "4", "--segment_seconds", "0.25"],
     "ldm": ["--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2",
             "--num_validation_clips", "1", "--validation_inference_steps", "2", "--hidden_size", "32",
-            "--num_layers", "1", "--num_heads", "2", "--segment_frames", "32", "--train_batch_size", "4"],
+            "--num_layers", "1", "--num_heads", "2", "--segment_frames", "32", "--train_batch_size", "4",
+            "--prediction_type", "v_prediction", "--frame_fourier_features", "2"],
 }
 
 

@@ -66,10 +66,15 @@ def parse_args(argv=None):
                         "the model the pitch; below t~600 the noisy latent itself still carries it.")
     p.add_argument("--logit_mean", type=float, default=0.8)
     p.add_argument("--logit_std", type=float, default=1.0)
+    p.add_argument("--prediction_type", default="epsilon", choices=["epsilon", "v_prediction"],
+                   help="What the denoiser predicts (saved in the pipeline's scheduler config).")
+    p.add_argument("--frame_fourier_features", type=int, default=0,
+                   help="Sine/cosine pairs per frame-attribute channel (see LatentDenoiser1D).")
     p.add_argument("--loss_weighting", default="none", choices=["none", "v"],
                    help="v: weight the epsilon MSE by 1/alpha_bar_t (clamped), which equals the v-prediction loss "
                         "(Salimans & Ho, 2022): at high noise an epsilon error hides a large x0 error, so without it "
-                        "the model gains almost nothing from the F0 contour there.")
+                        "the model gains almost nothing from the F0 contour there. Only with --prediction_type "
+                        "epsilon (v_prediction has this weighting built in).")
     p.add_argument("--max_loss_weight", type=float, default=10.0)
     p.add_argument("--attribute_dropout", type=float, default=0.15, help="Per-attribute null probability.")
     p.add_argument("--all_dropout", type=float, default=0.1, help="Probability that every attribute is null.")
@@ -228,8 +233,8 @@ def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
             "val_pitch_shift_st": float(np.median(shifts)) if shifts else float("nan")}
 
 
-def build_pipeline(codec, denoiser) -> VoiceEditPipeline:
-    scheduler = DDIMScheduler(**scheduler_config())
+def build_pipeline(codec, denoiser, prediction_type: str = "epsilon") -> VoiceEditPipeline:
+    scheduler = DDIMScheduler(**scheduler_config(prediction_type=prediction_type))
     pipe = VoiceEditPipeline(codec=codec, denoiser=denoiser, scheduler=scheduler,
                              inverse_scheduler=DDIMInverseScheduler.from_config(scheduler.config))
     pipe.set_progress_bar_config(disable=True)
@@ -281,10 +286,14 @@ def main(argv=None):
         denoiser = LatentDenoiser1D(
             latent_channels=codec.config.hidden_size, hidden_size=args.hidden_size, num_layers=args.num_layers,
             num_heads=args.num_heads, mlp_ratio=args.mlp_ratio, attributes=schema_specs,
+            frame_fourier_features=args.frame_fourier_features,
             latents_mean=latents_mean.tolist(), latents_std=latents_std.tolist(),
         )
     logger.info(f"denoiser: {sum(p.numel() for p in denoiser.parameters()) / 1e6:.2f} M parameters")
-    noise_scheduler = DDPMScheduler(**{k: v for k, v in scheduler_config().items() if k != "set_alpha_to_one"})
+    if args.loss_weighting != "none" and args.prediction_type != "epsilon":
+        raise ValueError("--loss_weighting applies to --prediction_type epsilon only")
+    sched_config = scheduler_config(prediction_type=args.prediction_type)
+    noise_scheduler = DDPMScheduler(**{k: v for k, v in sched_config.items() if k != "set_alpha_to_one"})
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=args.learning_rate, weight_decay=0.01)
     lr_lambda = lambda step: min(1.0, (step + 1) / args.lr_warmup_steps) * (  # noqa: E731
         0.55 + 0.45 * math.cos(math.pi * min(step, args.max_train_steps) / args.max_train_steps))
@@ -317,7 +326,7 @@ def main(argv=None):
             "manifest": str(args.manifest), "train_clips": len(items), "steps": global_step,
             "codec": str(args.codec), "recipe": "scripts/train_ldm.py", **extra,
         })
-        pipe = build_pipeline(codec, model)
+        pipe = build_pipeline(codec, model, args.prediction_type)
         pipe.save_pretrained(path)
         return pipe
 
@@ -337,12 +346,13 @@ def main(argv=None):
         noisy = noise_scheduler.add_noise(latents, noise, timesteps) * mask[:, None]
         with accelerator.autocast():
             pred = denoiser(noisy, timesteps, conditions=conditions, padding_mask=mask).sample
-        # epsilon objective on real frames only
+        # the scheduler's prediction target, on real frames only
+        target = noise if args.prediction_type == "epsilon" else noise_scheduler.get_velocity(latents, noise, timesteps)
         weight = torch.ones_like(timesteps, dtype=torch.float32)
         if args.loss_weighting == "v":
             alphas_cumprod = noise_scheduler.alphas_cumprod.to(latents.device)[timesteps]
             weight = (1.0 / alphas_cumprod).clamp_max(args.max_loss_weight)
-        loss = (F.mse_loss(pred.float(), noise, reduction="none") * mask[:, None] * weight[:, None, None]).sum() / (
+        loss = (F.mse_loss(pred.float(), target, reduction="none") * mask[:, None] * weight[:, None, None]).sum() / (
             mask.sum() * latents.shape[1])
         accelerator.backward(loss)
         if accelerator.sync_gradients:

@@ -79,6 +79,10 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         mlp_ratio (`float`, *optional*, defaults to 4.0): feed-forward width / `hidden_size`.
         conv_kernel_size (`int`, *optional*, defaults to 5): depthwise convolution kernel in each block.
         attributes (`list[dict]`, *optional*): the attribute schema (see `latentdiff_edit.attributes`).
+        frame_fourier_features (`int`, *optional*, defaults to 0): sine/cosine pairs added per frame-attribute channel
+            (periods from 4 down to 4 / 2**(n-1) normalized units) before the frame embedding. A linear embedding of
+            normalized log-F0 makes a 3 semitone change a small, linear nudge of the input; Fourier features let the
+            network respond sharply to it (Tancik et al., 2020).
         latents_mean (`list[float]`, *optional*): per-channel mean of the codec latents (normalization).
         latents_std (`list[float]`, *optional*): per-channel std of the codec latents (normalization).
         training_info (`dict`, *optional*): free-form provenance (data, steps) kept with the weights.
@@ -94,6 +98,7 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         mlp_ratio: float = 4.0,
         conv_kernel_size: int = 5,
         attributes: list[dict] | None = None,
+        frame_fourier_features: int = 0,
         latents_mean: list[float] | None = None,
         latents_std: list[float] | None = None,
         training_info: dict | None = None,
@@ -115,7 +120,8 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         for spec in specs:
             name = spec["name"]
             if spec["type"] == "frame":
-                self.frame_embedders[name] = nn.Conv1d(spec["dim"], hidden_size, 3, padding=1)
+                in_dim = spec["dim"] * (1 + 2 * frame_fourier_features)
+                self.frame_embedders[name] = nn.Conv1d(in_dim, hidden_size, 3, padding=1)
             elif spec["type"] == "continuous":
                 self.global_embedders[name] = nn.Sequential(
                     nn.Linear(1, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
@@ -135,11 +141,23 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
     def attribute_specs(self) -> list[dict]:
         return validate_schema(self.config.attributes or [])
 
+    def _fourier(self, value: torch.Tensor) -> torch.Tensor:
+        """`(B, dim, T)` → `(B, dim * (1 + 2 * n), T)`: the values and their sine/cosine features."""
+        n = self.config.frame_fourier_features
+        if not n:
+            return value
+        frequencies = 0.5 * torch.pi * 2.0 ** torch.arange(n, device=value.device, dtype=value.dtype)  # 2π · 0.25·2^k
+        angles = value[:, :, None] * frequencies[None, None, :, None]  # (B, dim, n, T)
+        features = torch.cat([angles.sin(), angles.cos()], dim=2).flatten(1, 2)
+        return torch.cat([value, features], dim=1)
+
     def embed_conditions(
-        self, conditions: dict[str, torch.Tensor] | None, batch_size: int, num_frames: int
+        self, conditions: dict[str, torch.Tensor] | None, batch_size: int, num_frames: int,
+        padding_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Condition tensors (see `AttributeSchema.encode`) → a global embedding `(B, D)` and a frame embedding
-        `(B, D, T)`. A missing attribute, NaN (continuous) or -1 (categorical) selects that attribute's null."""
+        `(B, D, T)`. A missing attribute, NaN (continuous) or -1 (categorical) selects that attribute's null.
+        Frame features past `padding_mask` (True on real frames) are zeroed, so padding never reaches real frames."""
         conditions = conditions or {}
         unknown = set(conditions) - set(self.null_embeddings)
         if unknown:
@@ -159,7 +177,10 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
                                      f"({batch_size}, dim, {num_frames})")
                 value = value.to(device, dtype)
                 keep = ~torch.isnan(value).flatten(1).all(dim=1)  # an all-NaN row is that item's null
-                emb = self.frame_embedders[name](torch.nan_to_num(value))
+                features = self._fourier(torch.nan_to_num(value))
+                if padding_mask is not None:
+                    features = features * padding_mask[:, None, :].to(features)
+                emb = self.frame_embedders[name](features)
                 frame_emb = frame_emb + torch.where(keep[:, None, None], emb, null[None, :, None])
                 continue
             if value is None:
@@ -202,7 +223,7 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         padding_mask = padding_mask.to(sample.device, torch.bool)
 
         t_emb = self.time_embedding(self.time_proj(timestep).to(sample.dtype))  # (B, D)
-        global_emb, frame_emb = self.embed_conditions(conditions, batch, frames)
+        global_emb, frame_emb = self.embed_conditions(conditions, batch, frames, padding_mask)
         cond = t_emb + global_emb
         if condition_offset is not None:
             cond = cond + condition_offset.to(cond.dtype)

@@ -6,6 +6,7 @@ import soundfile as sf
 import torch
 
 from latentdiff_edit import AudioInputError, EditDirection, VoiceEditPipeline
+from latentdiff_edit.models.denoiser import LatentDenoiserOutput
 from latentdiff_edit.testing import harmonic_tone, tiny_components
 
 SR = 8000
@@ -118,17 +119,59 @@ class TestVoiceEditPipeline(VoiceEditPipelineTester):
             assert name in params
         assert "generator" in inspect.signature(VoiceEditPipeline.invert).parameters
 
+    @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
     @pytest.mark.parametrize("depth", [1.0, 0.5])
-    def test_inversion_timestep_alignment(self, depth):
-        # with epsilon = 0 the DDIM map is exactly invertible: any misaligned alpha shows up as a scale error
-        pipe = self.get_pipeline()
-        torch.nn.init.zeros_(pipe.denoiser.output_proj.weight)
-        torch.nn.init.zeros_(pipe.denoiser.output_proj.bias)
+    def test_inversion_timestep_alignment(self, depth, prediction_type):
+        # with an epsilon estimate of 0 the DDIM map is exactly invertible: any misaligned alpha (between the
+        # timestep the denoiser is given and the one the scheduler converts its output with) is a scale error
+        pipe = self.pipeline_class(**tiny_components(prediction_type))
+        pipe.set_progress_bar_config(disable=True)
+        alphas_cumprod = pipe.scheduler.alphas_cumprod
+
+        def zero_epsilon(sample, timestep, **kwargs):
+            if prediction_type == "epsilon":
+                return LatentDenoiserOutput(sample=torch.zeros_like(sample))
+            alpha = alphas_cumprod[torch.as_tensor(timestep).long()].reshape(-1, 1, 1).to(sample)
+            return LatentDenoiserOutput(sample=-((1 - alpha) / alpha).sqrt() * sample)  # v when x0 = x_t / sqrt(alpha)
+
+        pipe.denoiser.forward = zero_epsilon
         inversion = pipe.invert(harmonic_tone(), SR, num_inference_steps=10, inversion_depth=depth)
         assert not torch.allclose(inversion.latents, inversion.source_latents)  # inversion did move the latents
         regenerated = pipe(inversion=inversion, output_type="latent").audios
         torch.testing.assert_close(regenerated, inversion.source_latents, atol=1e-5, rtol=1e-5)
         assert pipe.check_reconstruction(harmonic_tone(), SR, num_inference_steps=10).snr_db[0] > 80
+
+    @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+    @pytest.mark.parametrize("depth", [1.0, 0.5])
+    def test_ddpm_inversion_reconstructs_exactly(self, depth, prediction_type):
+        # edit-friendly DDPM inversion is exact for any denoiser, here a random one; DDIM is not
+        pipe = self.pipeline_class(**tiny_components(prediction_type))
+        pipe.set_progress_bar_config(disable=True)
+        audio = [harmonic_tone(150.0, 0.5, SR), harmonic_tone(210.0, 0.3, SR, seed=1)]
+        inversion = pipe.invert(audio, SR, num_inference_steps=10, inversion_depth=depth, method="ddpm",
+                                generator=torch.Generator().manual_seed(0))
+        assert inversion.method == "ddpm" and inversion.noise_maps.shape == (round(10 * depth), *inversion.latents.shape)
+        regenerated = pipe(inversion=inversion, output_type="latent").audios
+        torch.testing.assert_close(regenerated, inversion.source_latents, atol=1e-4, rtol=1e-4)
+        assert torch.all(regenerated[1, :, inversion.padding_mask[1].sum():] == 0)  # padding stays silent
+        ddim = pipe.check_reconstruction(audio[0], SR, num_inference_steps=10, inversion_depth=depth).snr_db[0]
+        ddpm = pipe.check_reconstruction(audio[0], SR, num_inference_steps=10, inversion_depth=depth, method="ddpm",
+                                         generator=torch.Generator().manual_seed(0)).snr_db[0]
+        assert ddpm > 60 > ddim
+        # an edit changes the predicted means, so the output moves
+        edited = pipe(inversion=inversion, pitch_shift=3.0, output_type="latent").audios
+        assert not torch.allclose(edited, regenerated, atol=1e-3)
+
+    def test_ddpm_inversion_is_seeded(self):
+        pipe = self.get_pipeline()
+        run = lambda seed: pipe.invert(harmonic_tone(), SR, num_inference_steps=4, method="ddpm",  # noqa: E731
+                                       generator=torch.Generator().manual_seed(seed))
+        first, again, other = run(0), run(0), run(1)
+        torch.testing.assert_close(first.noise_maps, again.noise_maps)
+        torch.testing.assert_close(first.latents, again.latents)
+        assert not torch.allclose(first.latents, other.latents)
+        with pytest.raises(ValueError, match="`method` must be 'ddim' or 'ddpm'"):
+            pipe.invert(harmonic_tone(), SR, method="null-text")
 
     def test_invert_stores_nothing_on_pipeline(self):
         pipe = self.get_pipeline()

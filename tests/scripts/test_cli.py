@@ -134,6 +134,22 @@ def test_reconstruct_prints_latent_snr(tiny_pipeline_dir, clip, tmp_path, capsys
     assert read_provenance(output)["operation"] == "reconstruct"
 
 
+def test_ddpm_inversion_from_the_command_line(tiny_pipeline_dir, clip, tmp_path, capsys):
+    status, out, err = run(["reconstruct", clip, "--model", tiny_pipeline_dir, "--steps", 4, "--inversion", "ddpm"],
+                           capsys)
+    assert status == 0, err
+    snr = float(out.split("latent SNR ")[1].split(" dB")[0])
+    assert snr > 60  # exact, even with random weights
+    output = tmp_path / "up2.wav"
+    status, out, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--pitch", 2,
+                            "--inversion", "ddpm", "--seed", 3], capsys)
+    assert status == 0, err
+    assert read_provenance(output)["inversion"] == "ddpm" and "DDPM inversion" in out
+    with pytest.raises(SystemExit):
+        run(["edit", clip, "-o", tmp_path / "x.wav", "--model", tiny_pipeline_dir, "--inversion", "null"], capsys)
+    assert "invalid choice: 'null'" in capsys.readouterr().err
+
+
 def test_info_describes_a_model(tiny_pipeline_dir, capsys):
     status, out, err = run(["info", tiny_pipeline_dir], capsys)
     assert status == 0, err
