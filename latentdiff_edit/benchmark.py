@@ -144,6 +144,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--depth", type=float, default=DEFAULT_INVERSION_DEPTH,
                         help="Fraction of the schedule inverted.")
     parser.add_argument("--guidance", type=float, default=1.0, help="Guidance scale of the model edits.")
+    parser.add_argument("--guidance_reference", choices=["source", "null"], default="source",
+                        help="Guide the model edits against the source's attributes or the null condition.")
+    parser.add_argument("--inversion", choices=["ddim", "ddpm"], default="ddim", help="Inversion method.")
     parser.add_argument("--asr", choices=ASR_CHOICES, default="auto",
                         help="ASR for the WER ('auto': Whisper tiny.en if installed, else PocketSphinx).")
     parser.add_argument("--max_seconds", type=float, default=DEFAULT_MAX_SECONDS, help="Longer clips are refused.")
@@ -552,7 +555,7 @@ def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndar
                                   intonation_scale=edit.intonation_scale)
         return np.asarray(audio, dtype=np.float32), {}
     generator = torch.Generator("cpu").manual_seed(args.seed)
-    common = dict(inversion=inversion, guidance_scale=args.guidance, guidance_reference="source",
+    common = dict(inversion=inversion, guidance_scale=args.guidance, guidance_reference=args.guidance_reference,
                   generator=generator, output_type="np")
     if method == "cfg":
         output = pipe(pitch_shift=edit.pitch_shift, intonation_scale=edit.intonation_scale,
@@ -609,12 +612,13 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
         outputs.append(entry)
         examples[("codec", NO_EDIT.label)] = codec_audio
 
-    # DDIM inversion, once per clip: every model edit and the reconstruction start from it.
+    # Inversion, once per clip: every model edit and the reconstruction start from it.
     inversion_cost = {}
     with measure_cost(inversion_cost, duration, device):
         inversion = pipe.invert(torch.from_numpy(source), sr, attributes=source_labels(pipe.schema, clip) or None,
                                 num_inference_steps=args.steps, inversion_depth=args.depth,
-                                max_seconds=args.max_seconds)
+                                max_seconds=args.max_seconds, method=args.inversion,
+                                generator=torch.Generator("cpu").manual_seed(args.seed))
     regenerated = pipe(inversion=inversion, output_type="latent").audios  # (1, C, T), no edit
     regenerated_audio = pipe.decode_latents(regenerated, inversion.num_samples)[0].cpu().numpy()
     reconstruction = {"inversion_seconds": inversion_cost["seconds"], "inversion_rtf": inversion_cost["rtf"]}
@@ -806,7 +810,8 @@ def write_markdown(path: Path, report: dict) -> None:
         f"- model: `{config['model']}` (sampling rate {config['sampling_rate']} Hz, attributes "
         f"{', '.join(config['attributes'])})",
         f"- {len(clips) - len(failed)} clips evaluated, {len(failed)} failed; steps {config['steps']}, depth "
-        f"{config['depth']}, guidance {config['guidance']}, seed {config['seed']}, ASR {config['asr']}, "
+        f"{config['depth']} ({config.get('inversion', 'ddim').upper()} inversion), guidance {config['guidance']} "
+        f"against {config.get('guidance_reference', 'source')}, seed {config['seed']}, ASR {config['asr']}, "
         f"{config['num_processes']} process(es) on {config['device']}",
         f"- wall time: {report['wall_time_s']:.1f} s",
         "",

@@ -31,6 +31,7 @@ from . import __version__
 from .audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
 from .editing import (
     EDIT_MODES,
+    GUIDANCE_REFERENCES,
     INVERSION_METHODS,
     ClipEdit,
     EditSettings,
@@ -126,6 +127,8 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
                              "the source's measured values to them, times --strength (default cfg)")
     parser.add_argument("--strength", type=float, help="direction strength for --mode direction (default 1)")
     parser.add_argument("--guidance", type=float, default=1.0, help="guidance scale (default 1: no guidance)")
+    parser.add_argument("--guidance_reference", choices=GUIDANCE_REFERENCES, default="source",
+                        help="guide against the source's attributes or the null condition (default source)")
     parser.add_argument("--start", type=float, metavar="SEC", help="edit only from here (seconds)")
     parser.add_argument("--end", type=float, metavar="SEC", help="edit only up to here (seconds)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the input)")
@@ -154,6 +157,7 @@ def _settings(args) -> EditSettings:
         mode=args.mode,
         strength=1.0 if args.strength is None else args.strength,
         guidance_scale=args.guidance,
+        guidance_reference=args.guidance_reference,
         num_inference_steps=args.steps,
         inversion_depth=args.depth,
         seed=args.seed,

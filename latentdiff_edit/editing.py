@@ -38,6 +38,7 @@ from .pipelines import DEFAULT_INVERSION_DEPTH
 
 EDIT_MODES = ("cfg", "direction")
 INVERSION_METHODS = ("ddim", "ddpm")
+GUIDANCE_REFERENCES = ("source", "null")
 # A file is read whole when only a segment of it is edited; this bounds the memory that takes.
 MAX_FILE_SECONDS = 600.0
 CROSSFADE_SECONDS = 0.02
@@ -71,7 +72,9 @@ class EditSettings:
         mode (`str`, *optional*, defaults to `"cfg"`): `"cfg"` guides toward the target attributes;
             `"direction"` adds a condition-space direction from the source's measured values to the targets.
         strength (`float`, *optional*, defaults to 1.0): direction strength (`"direction"` mode).
-        guidance_scale (`float`, *optional*, defaults to 1.0): guidance against the source's attributes.
+        guidance_scale (`float`, *optional*, defaults to 1.0): guidance scale toward the target attributes.
+        guidance_reference (`str`, *optional*, defaults to `"source"`): guide against the source's attributes
+            (`"source"`) or the null condition (`"null"`, classic classifier-free guidance).
         num_inference_steps (`int`, *optional*, defaults to 50): steps of the full DDIM schedule.
         inversion_depth (`float`, *optional*, defaults to `DEFAULT_INVERSION_DEPTH`): fraction of it inverted.
         seed (`int`, *optional*, defaults to 0): seed of the pipeline's generator (and of DDPM inversion's noise).
@@ -84,6 +87,7 @@ class EditSettings:
     mode: str = "cfg"
     strength: float = 1.0
     guidance_scale: float = 1.0
+    guidance_reference: str = "source"
     num_inference_steps: int = 50
     inversion_depth: float = DEFAULT_INVERSION_DEPTH
     seed: int = 0
@@ -171,6 +175,8 @@ def check_clip_edit(edit: ClipEdit) -> None:
 def check_settings(settings: EditSettings) -> None:
     if settings.mode not in EDIT_MODES:
         raise ValueError(f"mode must be one of {EDIT_MODES}, got {settings.mode!r}")
+    if settings.guidance_reference not in GUIDANCE_REFERENCES:
+        raise ValueError(f"guidance reference must be one of {GUIDANCE_REFERENCES}, got {settings.guidance_reference!r}")
     if settings.inversion not in INVERSION_METHODS:
         raise ValueError(f"inversion must be one of {INVERSION_METHODS}, got {settings.inversion!r}")
     if settings.num_inference_steps < 1:
@@ -239,6 +245,7 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[Edi
         intonation_scale=[job.edit.intonation_scale for job in jobs],
         attributes=[job.edit.attributes for job in jobs],
         guidance_scale=settings.guidance_scale,
+        guidance_reference=settings.guidance_reference,
         generator=torch.Generator("cpu").manual_seed(settings.seed),
         output_type="np",
     )
@@ -271,6 +278,7 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
         direction=direction,
         strength=settings.strength,
         guidance_scale=settings.guidance_scale,
+        guidance_reference=settings.guidance_reference,
         generator=torch.Generator("cpu").manual_seed(settings.seed),
         output_type="np",
     )
@@ -351,7 +359,8 @@ def provenance_record(model: str, job: EditJob, settings: EditSettings, operatio
               "source": job.path.name}
     if operation == "edit":
         record.update(pitch=job.edit.pitch_shift, intonation=job.edit.intonation_scale,
-                      attributes=job.edit.attributes, mode=settings.mode, guidance=settings.guidance_scale)
+                      attributes=job.edit.attributes, mode=settings.mode, guidance=settings.guidance_scale,
+                      guidance_reference=settings.guidance_reference)
         if settings.mode == "direction":
             record["strength"] = settings.strength
     record.update(seed=settings.seed, steps=settings.num_inference_steps, depth=settings.inversion_depth,
@@ -401,7 +410,7 @@ def describe_edit(edit: ClipEdit, settings: EditSettings) -> str:
     parts = [f"pitch {edit.pitch_shift:+g} st", f"intonation x{edit.intonation_scale:g}"]
     parts += [f"{name}={value}" for name, value in edit.attributes.items()]
     how = (f"direction, strength {settings.strength:g}" if settings.mode == "direction" else "cfg") + (
-        f", guidance {settings.guidance_scale:g}")
+        f", guidance {settings.guidance_scale:g} against {settings.guidance_reference}")
     return (f"{', '.join(parts)} ({how}; {settings.inversion.upper()} inversion, {settings.num_inference_steps} steps, "
             f"depth {settings.inversion_depth:g}, "
             f"seed {settings.seed})")

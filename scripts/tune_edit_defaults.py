@@ -31,6 +31,9 @@ def parse_args(argv=None):
     p.add_argument("--num_clips", type=int, default=8)
     p.add_argument("--depths", type=float, nargs="+", default=[0.4, 0.6, 0.8, 1.0])
     p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 3.0])
+    p.add_argument("--guidance_reference", default="source", choices=["source", "null"],
+                   help="Guide against the source's attributes or the null condition (see VoiceEditPipeline).")
+    p.add_argument("--method", default="ddim", choices=["ddim", "ddpm"], help="Inversion method.")
     p.add_argument("--shifts", type=float, nargs="+", default=[-3.0, 3.0])
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--output", type=Path, required=True)
@@ -59,17 +62,20 @@ def main(argv=None):
 
     results, start = [], time.time()
     for depth in args.depths:
-        inversions = [pipe.invert(c, sr, num_inference_steps=args.steps, inversion_depth=depth) for c in clips]
+        inversions = [pipe.invert(c, sr, num_inference_steps=args.steps, inversion_depth=depth, method=args.method,
+                                  generator=torch.Generator().manual_seed(0)) for c in clips]
         snrs = []
         for inv in inversions:
             regen = pipe(inversion=inv, output_type="latent").audios
             snrs.append(float(10 * torch.log10(inv.source_latents.pow(2).sum()
                                                / (regen - inv.source_latents).pow(2).sum().clamp_min(1e-12))))
         for guidance in args.guidance:
-            row = {"step": len(results), "depth": depth, "guidance": guidance, "recon_snr_db": float(np.mean(snrs))}
+            row = {"step": len(results), "depth": depth, "guidance": guidance,
+                   "reference": args.guidance_reference, "method": args.method, "recon_snr_db": float(np.mean(snrs))}
             for shift in args.shifts:
-                got = [achieved_shift(c.numpy(), pipe(inversion=inv, pitch_shift=shift, guidance_scale=guidance)
-                                      .audios[0], sr) for c, inv in zip(clips, inversions)]
+                got = [achieved_shift(c.numpy(), pipe(inversion=inv, pitch_shift=shift, guidance_scale=guidance,
+                                                      guidance_reference=args.guidance_reference).audios[0], sr)
+                       for c, inv in zip(clips, inversions)]
                 got = np.array(got)
                 row[f"achieved_{shift:+g}"] = float(np.nanmedian(got))
                 row[f"abs_error_{shift:+g}"] = float(np.nanmedian(np.abs(got - shift)))
