@@ -1,4 +1,4 @@
-"""The small default model shipped inside the package (trained by `scripts/train_default_model.sh`)."""
+"""The small default model shipped inside the package (trained by `scripts/train_default_model.py`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def default_model_path() -> Path:
     if not (DEFAULT_MODEL_DIR / "model_index.json").is_file():
         raise FileNotFoundError(
             f"the default model is not installed at {DEFAULT_MODEL_DIR}; pass --model DIR_OR_HUB_ID, or regenerate "
-            "it with scripts/train_default_model.sh"
+            "it with scripts/train_default_model.py"
         )
     return DEFAULT_MODEL_DIR
 

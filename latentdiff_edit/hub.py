@@ -64,7 +64,7 @@ def resolve_model(
         if not (DEFAULT_MODEL_DIR / "model_index.json").is_file():
             raise ModelNotFoundError(
                 f"the default model is not installed at {DEFAULT_MODEL_DIR}; pass --model DIR_OR_HUB_ID, or "
-                "regenerate it with scripts/train_default_model.sh"
+                "regenerate it with scripts/train_default_model.py"
             )
     local = Path(model).expanduser()
     if local.is_dir():
