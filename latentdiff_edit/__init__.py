@@ -7,6 +7,7 @@ from .audio import AudioInputError
 from .default_model import DEFAULT_MODEL_DIR, load_default_pipeline
 from .models import LatentDenoiser1D, LatentDenoiserOutput
 from .pipelines import (
+    DEFAULT_GUIDANCE_SCALE,
     DEFAULT_INVERSION_DEPTH,
     EditDirection,
     ReconstructionOutput,
@@ -18,6 +19,7 @@ from .pipelines import (
 __all__ = [
     "AttributeSchema",
     "AudioInputError",
+    "DEFAULT_GUIDANCE_SCALE",
     "DEFAULT_INVERSION_DEPTH",
     "DEFAULT_MODEL_DIR",
     "EditDirection",

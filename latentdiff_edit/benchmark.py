@@ -102,7 +102,7 @@ from .evaluation._optional import is_available
 from .evaluation.metrics import _dtw_path, _euclidean_cost, _mel_cepstrum
 from .features import measure_attributes
 from .hub import model_label, resolve_model
-from .pipelines import DEFAULT_INVERSION_DEPTH, VoiceEditPipeline
+from .pipelines import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, VoiceEditPipeline
 from .training import read_manifest
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps of the full schedule.")
     parser.add_argument("--depth", type=float, default=DEFAULT_INVERSION_DEPTH,
                         help="Fraction of the schedule inverted.")
-    parser.add_argument("--guidance", type=float, default=1.0, help="Guidance scale of the model edits.")
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE, help="Guidance scale of the model edits.")
     parser.add_argument("--guidance_reference", choices=["source", "null"], default="source",
                         help="Guide the model edits against the source's attributes or the null condition.")
     parser.add_argument("--inversion", choices=["ddim", "ddpm"], default="ddim", help="Inversion method.")

@@ -47,7 +47,7 @@ from .editing import (
     write_output,
 )
 from .hub import load_pipeline, model_label
-from .pipelines import DEFAULT_INVERSION_DEPTH
+from .pipelines import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 
 USER_ERROR_STATUS = 2
 
@@ -126,7 +126,8 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cfg: guide toward the --set values; direction: add the condition-space direction from "
                              "the source's measured values to them, times --strength (default cfg)")
     parser.add_argument("--strength", type=float, help="direction strength for --mode direction (default 1)")
-    parser.add_argument("--guidance", type=float, default=1.0, help="guidance scale (default 1: no guidance)")
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE,
+                        help=f"guidance scale, 1 = no guidance (default {DEFAULT_GUIDANCE_SCALE:g})")
     parser.add_argument("--guidance_reference", choices=GUIDANCE_REFERENCES, default="source",
                         help="guide against the source's attributes or the null condition (default source)")
     parser.add_argument("--start", type=float, metavar="SEC", help="edit only from here (seconds)")

@@ -34,7 +34,7 @@ from .audio import (
     save_audio,
 )
 from .features import measure_attributes
-from .pipelines import DEFAULT_INVERSION_DEPTH
+from .pipelines import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 
 EDIT_MODES = ("cfg", "direction")
 INVERSION_METHODS = ("ddim", "ddpm")
@@ -72,7 +72,7 @@ class EditSettings:
         mode (`str`, *optional*, defaults to `"cfg"`): `"cfg"` guides toward the target attributes;
             `"direction"` adds a condition-space direction from the source's measured values to the targets.
         strength (`float`, *optional*, defaults to 1.0): direction strength (`"direction"` mode).
-        guidance_scale (`float`, *optional*, defaults to 1.0): guidance scale toward the target attributes.
+        guidance_scale (`float`, *optional*, defaults to `DEFAULT_GUIDANCE_SCALE`): guidance toward the targets.
         guidance_reference (`str`, *optional*, defaults to `"source"`): guide against the source's attributes
             (`"source"`) or the null condition (`"null"`, classic classifier-free guidance).
         num_inference_steps (`int`, *optional*, defaults to 50): steps of the full DDIM schedule.
@@ -86,7 +86,7 @@ class EditSettings:
 
     mode: str = "cfg"
     strength: float = 1.0
-    guidance_scale: float = 1.0
+    guidance_scale: float = DEFAULT_GUIDANCE_SCALE
     guidance_reference: str = "source"
     num_inference_steps: int = 50
     inversion_depth: float = DEFAULT_INVERSION_DEPTH

@@ -1,4 +1,5 @@
 from .pipeline_voice_edit import (
+    DEFAULT_GUIDANCE_SCALE,
     DEFAULT_INVERSION_DEPTH,
     EditDirection,
     ReconstructionOutput,
@@ -8,6 +9,7 @@ from .pipeline_voice_edit import (
 )
 
 __all__ = [
+    "DEFAULT_GUIDANCE_SCALE",
     "DEFAULT_INVERSION_DEPTH",
     "EditDirection",
     "ReconstructionOutput",
