@@ -204,10 +204,13 @@ def write_model_card(
         f'pipe = load_pipeline("{repo_id}")\naudio, sr = sf.read("speech.wav")\n'
         "edited = pipe(audio=audio, sampling_rate=sr, pitch_shift=3.0).audios[0]\n"
         'sf.write("speech_up3.wav", edited, pipe.sampling_rate)\n```',
-        f"`{PIPELINE_SOURCE_NAME}` is the pipeline source this checkpoint was published with. Plain diffusers loads it "
-        f'with `DiffusionPipeline.from_pretrained("{repo_id}", custom_pipeline="{PIPELINE_SOURCE_NAME[:-3]}", '
-        "trust_remote_code=True)`, but it and the denoiser component import `latentdiff_edit`, so "
-        "`pip install latentdiff-edit` is needed either way.",
+        (f"`{PIPELINE_SOURCE_NAME}` is the pipeline source this checkpoint was published with. Plain diffusers loads "
+         f'it with `DiffusionPipeline.from_pretrained("{repo_id}", custom_pipeline="{PIPELINE_SOURCE_NAME[:-3]}", '
+         "trust_remote_code=True)`, but it and the denoiser component import `latentdiff_edit`, so "
+         "`pip install latentdiff-edit` is needed either way."
+         if (pipeline_dir / PIPELINE_SOURCE_NAME).is_file() else
+         "The pipeline class is `latentdiff_edit.VoiceEditPipeline` (`pip install latentdiff-edit`); "
+         "`latentdiff_edit.hub.prepare_for_hub` adds its source file for `custom_pipeline` loading."),
         "## Components",
         _table(
             ["component", "details"],
