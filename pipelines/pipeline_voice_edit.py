@@ -325,6 +325,25 @@ class VoiceEditPipeline(DiffusionPipeline):
             return branches, [], [condition_offset]
         return [ref_cond, *branches], scales, [None] + [condition_offset] * len(branches)
 
+    def _ddim_invert(self, source_latents, padding_mask, num_inference_steps, inversion_depth, branches, scales):
+        """DDIM inversion: the ascending inverse schedule, truncated at the depth. The inverse step evaluates the
+        denoiser at the next (noisier) timestep t but converts its output at the current level; for epsilon that is
+        DDIM inversion's usual approximation, for v or x0 outputs it would also mix two noise levels. So the output
+        is converted to epsilon here, at the t the denoiser was given, and an epsilon copy of the scheduler steps."""
+        prediction_type = self.inverse_scheduler.config.prediction_type
+        inverse_scheduler = self.inverse_scheduler if prediction_type == "epsilon" else \
+            type(self.inverse_scheduler).from_config(self.inverse_scheduler.config, prediction_type="epsilon")
+        inverse_scheduler.set_timesteps(num_inference_steps, device=source_latents.device)
+        num_steps = max(1, round(inversion_depth * num_inference_steps))
+        latents = source_latents.to(self.denoiser.dtype)
+        with self.progress_bar(total=num_steps) as progress_bar:
+            for t in inverse_scheduler.timesteps[:num_steps]:
+                pred = self._guided_prediction(latents, t, branches, scales, padding_mask, [None] * len(branches))
+                pred = _to_epsilon(pred, latents, inverse_scheduler.alphas_cumprod[int(t)], prediction_type)
+                latents = inverse_scheduler.step(pred, t, latents).prev_sample * padding_mask[:, None]
+                progress_bar.update()
+        return latents
+
     def _ddpm_noise_maps(self, source_latents, padding_mask, num_inference_steps, inversion_depth, branches, scales,
                          generator):
         """Edit-friendly DDPM inversion: `x_t ~ q(x_t | x_0)` drawn independently for every sampling timestep, then
@@ -405,42 +424,22 @@ class VoiceEditPipeline(DiffusionPipeline):
         _refuse_frame_attributes(self.schema, labels)
         for src, extra in zip(sources, labels):
             src.values.update(extra)
-        device = self._execution_device
         branches = [self.encode_conditions(sources, source_latents.shape[-1])]
         scales = []
         if guidance_scale != 1.0:
             branches = [self.encode_conditions([None] * len(sources), source_latents.shape[-1])] + branches
             scales = [guidance_scale]
+        # 3. Inversion: the deterministic DDIM path, or edit-friendly DDPM noise maps
         if method == "ddpm":
             latents, noise_maps = self._ddpm_noise_maps(source_latents, padding_mask, num_inference_steps,
                                                         inversion_depth, branches, scales, generator)
-            output = VoiceInversionOutput(latents, source_latents, sources, padding_mask, num_samples,
-                                          num_inference_steps, len(noise_maps) / num_inference_steps, "ddpm",
-                                          noise_maps)
-            self.maybe_free_model_hooks()
-            return output if return_dict else output.to_tuple()
-        # 3. Timesteps: the ascending inverse schedule, truncated at the depth
-        # The inverse step evaluates the denoiser at the next (noisier) timestep t but converts its output at the
-        # current level; for epsilon that is DDIM inversion's usual approximation, for v or x0 outputs it would
-        # also mix two noise levels. So convert to epsilon here, at the t the denoiser was given, and step an
-        # epsilon copy of the inverse scheduler.
-        prediction_type = self.inverse_scheduler.config.prediction_type
-        inverse_scheduler = self.inverse_scheduler if prediction_type == "epsilon" else \
-            type(self.inverse_scheduler).from_config(self.inverse_scheduler.config, prediction_type="epsilon")
-        inverse_scheduler.set_timesteps(num_inference_steps, device=device)
-        num_steps = max(1, round(inversion_depth * num_inference_steps))
-        timesteps = inverse_scheduler.timesteps[:num_steps]
-        # 4. Inversion loop
-        latents = source_latents.to(self.denoiser.dtype)
-        with self.progress_bar(total=len(timesteps)) as progress_bar:
-            for t in timesteps:
-                pred = self._guided_prediction(latents, t, branches, scales, padding_mask, [None] * len(branches))
-                pred = _to_epsilon(pred, latents, inverse_scheduler.alphas_cumprod[int(t)], prediction_type)
-                latents = inverse_scheduler.step(pred, t, latents).prev_sample * padding_mask[:, None]
-                progress_bar.update()
+        else:
+            latents, noise_maps = self._ddim_invert(source_latents, padding_mask, num_inference_steps,
+                                                    inversion_depth, branches, scales), None
         self.maybe_free_model_hooks()
+        num_steps = max(1, round(inversion_depth * num_inference_steps))
         output = VoiceInversionOutput(latents, source_latents, sources, padding_mask, num_samples,
-                                      num_inference_steps, num_steps / num_inference_steps)
+                                      num_inference_steps, num_steps / num_inference_steps, method, noise_maps)
         return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
