@@ -5,10 +5,9 @@ __version__ = "0.1.0"
 from .attributes import AttributeSchema, SourceAttributes
 from .audio import AudioInputError
 from .default_model import DEFAULT_MODEL_DIR, load_default_pipeline
+from .defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 from .models import LatentDenoiser1D, LatentDenoiserOutput
 from .pipelines import (
-    DEFAULT_GUIDANCE_SCALE,
-    DEFAULT_INVERSION_DEPTH,
     EditDirection,
     ReconstructionOutput,
     VoiceEditPipeline,

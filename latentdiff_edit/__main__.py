@@ -1,6 +1,6 @@
 """`python -m latentdiff_edit ...` (and `accelerate launch -m latentdiff_edit batch ...`): the command line."""
 
-from .cli import main
+from .apps.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

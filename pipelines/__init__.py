@@ -1,6 +1,4 @@
 from .pipeline_voice_edit import (
-    DEFAULT_GUIDANCE_SCALE,
-    DEFAULT_INVERSION_DEPTH,
     EditDirection,
     ReconstructionOutput,
     VoiceEditPipeline,
@@ -9,8 +7,6 @@ from .pipeline_voice_edit import (
 )
 
 __all__ = [
-    "DEFAULT_GUIDANCE_SCALE",
-    "DEFAULT_INVERSION_DEPTH",
     "EditDirection",
     "ReconstructionOutput",
     "VoiceEditPipeline",

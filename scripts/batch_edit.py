@@ -10,7 +10,7 @@ items are split across processes, recorded in manifest.jsonl and resumed).
 
 import sys
 
-from latentdiff_edit import cli
+from latentdiff_edit.apps import cli
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,7 @@ phase-vocoder baselines and the codec round trip. See `latentdiff_edit/benchmark
     accelerate launch --multi_gpu --num_processes 4 scripts/benchmark.py ...   # clips split across 4 processes
 """
 
-from latentdiff_edit.benchmark import main, parse_args  # noqa: F401  (parse_args: the recipe's interface)
+from latentdiff_edit.evaluation.benchmark import main, parse_args  # noqa: F401  (parse_args: the recipe's interface)
 
 if __name__ == "__main__":
     main()

@@ -98,7 +98,7 @@ def main(argv=None):
     }
     (export / "training_summary.json").write_text(json.dumps(card, indent=2))
     try:
-        from latentdiff_edit.hub import write_model_card
+        from latentdiff_edit.apps.hub import write_model_card
 
         metrics = json.loads(args.metrics.read_text()) if args.metrics else None
         write_model_card(export, metrics=metrics, training=card)

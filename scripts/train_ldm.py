@@ -29,13 +29,13 @@ from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from diffusers import DDIMInverseScheduler, DDIMScheduler, DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_density_for_timestep_sampling
-from latentdiff_edit.pipelines.pipeline_voice_edit import DEFAULT_INVERSION_DEPTH
 from tqdm.auto import tqdm
 from transformers import EncodecModel
 
 from latentdiff_edit import LatentDenoiser1D, VoiceEditPipeline
 from latentdiff_edit import codec as codec_utils
 from latentdiff_edit.attributes import AttributeSchema, f0_features
+from latentdiff_edit.defaults import DEFAULT_INVERSION_DEPTH
 from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones, voiced_semitone_differences
 from latentdiff_edit.training import load_clip, plot_log, read_manifest, scheduler_config, write_log_csv
 

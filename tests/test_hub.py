@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 from latentdiff_edit import VoiceEditPipeline
-from latentdiff_edit.hub import ModelNotFoundError, load_pipeline, model_label, prepare_for_hub, resolve_model
+from latentdiff_edit.apps.hub import ModelNotFoundError, load_pipeline, model_label, prepare_for_hub, resolve_model
 from latentdiff_edit.testing import harmonic_tone, tiny_components
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from latentdiff_edit.apps.cli import main
 from latentdiff_edit.audio import AudioInputError, load_audio
-from latentdiff_edit.cli import main
 from latentdiff_edit.testing import harmonic_tone
 
 

@@ -15,9 +15,9 @@ import pytest
 import soundfile as sf
 
 from latentdiff_edit import VoiceEditPipeline
-from latentdiff_edit.batch import MANIFEST_NAME
-from latentdiff_edit.cli import main
-from latentdiff_edit.editing import read_provenance
+from latentdiff_edit.apps.batch import MANIFEST_NAME
+from latentdiff_edit.apps.cli import main
+from latentdiff_edit.apps.editing import read_provenance
 from latentdiff_edit.testing import harmonic_tone
 
 SR = 8000

@@ -12,7 +12,7 @@ import soundfile as sf
 from accelerate.utils import write_basic_config
 
 from latentdiff_edit import VoiceEditPipeline
-from latentdiff_edit.benchmark import Edit, parse_args, parse_edits, plan_clips
+from latentdiff_edit.evaluation.benchmark import Edit, parse_args, parse_edits, plan_clips
 from latentdiff_edit.testing import harmonic_tone, tiny_components
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from latentdiff_edit.cli import build_parser, main
-from latentdiff_edit.editing import read_provenance
+from latentdiff_edit.apps.cli import build_parser, main
+from latentdiff_edit.apps.editing import read_provenance
 from latentdiff_edit.testing import harmonic_tone
 
 SR = 8000
@@ -164,7 +164,7 @@ def test_info_on_a_foreign_file_and_benchmark_message(tmp_path, capsys):
     sf.write(plain, harmonic_tone(), SR)
     status, out, _ = run(["info", plain], capsys)
     assert status == 0 and "provenance: none" in out
-    if importlib.util.find_spec("latentdiff_edit.benchmark") is None:
+    if importlib.util.find_spec("latentdiff_edit.evaluation.benchmark") is None:
         status, _, err = run(["benchmark", "--help"], capsys)
         assert status == 2 and "benchmark is not part of this installation" in err
     else:  # everything after `benchmark` is forwarded untouched, --help included

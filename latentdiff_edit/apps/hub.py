@@ -7,7 +7,7 @@ that file and the denoiser component (`latentdiff_edit.models.denoiser.LatentDen
 import `latentdiff_edit`, so loading always needs `pip install latentdiff-edit`; the copy pins the code a checkpoint
 was published with and is never imported by `VoiceEditPipeline.from_pretrained`.
 
-    >>> from latentdiff_edit.hub import prepare_for_hub, load_pipeline
+    >>> from latentdiff_edit.apps.hub import prepare_for_hub, load_pipeline
     >>> prepare_for_hub(pipe, "hub/voice-edit", metrics={"pitch_shift_error_st": 0.4})
     >>> # huggingface_hub.upload_folder(repo_id="org/voice-edit", folder_path="hub/voice-edit")
     >>> pipe = load_pipeline("org/voice-edit")  # or a local folder; the Hub cache is tried before the network
@@ -23,8 +23,8 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData, constants, snapshot_download
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from . import __version__
-from .default_model import DEFAULT_MODEL_DIR
+from .. import __version__
+from ..default_model import DEFAULT_MODEL_DIR
 
 PIPELINE_SOURCE_NAME = "pipeline_voice_edit.py"
 MODEL_CARD_TAGS = [
@@ -122,7 +122,7 @@ def load_pipeline(
     Raises:
         ModelNotFoundError: the model is absent or cannot be downloaded, with a one-line reason.
     """
-    from .pipelines import VoiceEditPipeline
+    from ..pipelines import VoiceEditPipeline
 
     return VoiceEditPipeline.from_pretrained(resolve_model(model, revision, cache_dir), **kwargs)
 
@@ -148,7 +148,7 @@ def prepare_for_hub(
     Returns:
         `Path`: `output_dir`.
     """
-    from .pipelines import pipeline_voice_edit
+    from ..pipelines import pipeline_voice_edit
 
     output_dir = Path(output_dir)
     pipe.save_pretrained(output_dir)
@@ -200,7 +200,7 @@ def write_model_card(
         "## Usage",
         f"```bash\npip install latentdiff-edit=={__version__}\n"
         f"latentdiff-edit edit speech.wav -o speech_up3.wav --model {repo_id} --pitch +3\n```",
-        "```py\nimport soundfile as sf\nfrom latentdiff_edit.hub import load_pipeline\n\n"
+        "```py\nimport soundfile as sf\nfrom latentdiff_edit.apps.hub import load_pipeline\n\n"
         f'pipe = load_pipeline("{repo_id}")\naudio, sr = sf.read("speech.wav")\n'
         "edited = pipe(audio=audio, sampling_rate=sr, pitch_shift=3.0).audios[0]\n"
         'sf.write("speech_up3.wav", edited, pipe.sampling_rate)\n```',
@@ -210,7 +210,7 @@ def write_model_card(
          "`pip install latentdiff-edit` is needed either way."
          if (pipeline_dir / PIPELINE_SOURCE_NAME).is_file() else
          "The pipeline class is `latentdiff_edit.VoiceEditPipeline` (`pip install latentdiff-edit`); "
-         "`latentdiff_edit.hub.prepare_for_hub` adds its source file for `custom_pipeline` loading."),
+         "`latentdiff_edit.apps.hub.prepare_for_hub` adds its source file for `custom_pipeline` loading."),
         "## Components",
         _table(
             ["component", "details"],

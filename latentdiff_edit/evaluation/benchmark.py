@@ -74,10 +74,15 @@ from accelerate import PartialState
 from accelerate.utils import parse_flag_from_env, set_seed
 from tqdm.auto import tqdm
 
-from . import __version__
-from .attributes import MEASURABLE
-from .audio import DEFAULT_MAX_SECONDS, load_audio, prepare_audio, save_audio
-from .evaluation import (
+from .. import __version__
+from ..apps.hub import model_label, resolve_model
+from ..attributes import MEASURABLE
+from ..audio import DEFAULT_MAX_SECONDS, load_audio, prepare_audio, save_audio
+from ..data.manifest import read_manifest
+from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ..features import measure_attributes
+from ..pipelines import VoiceEditPipeline
+from . import (
     BASELINES,
     alignment_drift,
     dnsmos,
@@ -95,15 +100,11 @@ from .evaluation import (
     transcribe,
     word_error_rate,
 )
-from .evaluation._optional import is_available
+from ._optional import is_available
 
 # The DTW of `mel_cepstral_distance` and `alignment_drift`, reused so that the oracle's F0 RMSE pairs frames exactly
 # as its MCD does. (A public `dtw_frame_pairs` in `evaluation.metrics` would be the cleaner home for this.)
-from .evaluation.metrics import _dtw_path, _euclidean_cost, _mel_cepstrum
-from .features import measure_attributes
-from .hub import model_label, resolve_model
-from .pipelines import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, VoiceEditPipeline
-from .training import read_manifest
+from .metrics import _dtw_path, _euclidean_cost, _mel_cepstrum
 
 logger = logging.getLogger(__name__)
 
@@ -1053,7 +1054,7 @@ def command_line(argv: Sequence[str] | None) -> str:
     # reproducible module invocation when main() was called with arguments of its own (tests, notebooks).
     if argv is None or list(argv) == sys.argv[len(sys.argv) - len(argv):]:
         return shlex.join(sys.argv)
-    return shlex.join(["python", "-m", "latentdiff_edit.benchmark", *argv])
+    return shlex.join(["python", "-m", "latentdiff_edit.evaluation.benchmark", *argv])
 
 
 def main(argv: Sequence[str] | None = None) -> dict | None:

@@ -27,8 +27,9 @@ import torch
 from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
-from . import __version__
-from .audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
+from .. import __version__
+from ..audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
+from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 from .editing import (
     EDIT_MODES,
     GUIDANCE_REFERENCES,
@@ -47,7 +48,6 @@ from .editing import (
     write_output,
 )
 from .hub import load_pipeline, model_label
-from .pipelines import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 
 USER_ERROR_STATUS = 2
 
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(handler=_batch)
 
     # Only for --help: `main` forwards everything after `benchmark` untouched.
-    commands.add_parser("benchmark", help="run the benchmark (forwards its arguments to latentdiff_edit.benchmark)",
+    commands.add_parser("benchmark", help="run the benchmark (forwards its arguments to latentdiff_edit.evaluation.benchmark)",
                         add_help=False)
     return parser
 
@@ -327,8 +327,8 @@ def _batch(args) -> int:
 
 
 def _benchmark(argv: list[str]) -> int:
-    if importlib.util.find_spec("latentdiff_edit.benchmark") is None:
-        raise ValueError("the benchmark is not part of this installation (no latentdiff_edit.benchmark module); "
+    if importlib.util.find_spec("latentdiff_edit.evaluation.benchmark") is None:
+        raise ValueError("the benchmark is not part of this installation (no latentdiff_edit.evaluation.benchmark module); "
                          "run scripts/benchmark.py from a source checkout")
-    importlib.import_module("latentdiff_edit.benchmark").main(argv)  # it returns its report, not a status
+    importlib.import_module("latentdiff_edit.evaluation.benchmark").main(argv)  # it returns its report, not a status
     return 0

@@ -1,5 +1,5 @@
-"""Editing files with a [`VoiceEditPipeline`]: what the command line (`latentdiff_edit.cli`) and batch jobs
-(`latentdiff_edit.batch`) share. Read and validate a file, edit a batch of clips (or a segment of each, spliced back
+"""Editing files with a [`VoiceEditPipeline`]: what the command line (`latentdiff_edit.apps.cli`) and batch jobs
+(`latentdiff_edit.apps.batch`) share. Read and validate a file, edit a batch of clips (or a segment of each, spliced back
 with a crossfade), measure what the edit did, and write the result atomically with its provenance in the file's tags.
 
     >>> settings = EditSettings(num_inference_steps=50)
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
-from .attributes import MEASURABLE
-from .audio import (
+from .. import __version__
+from ..attributes import MEASURABLE
+from ..audio import (
     DEFAULT_MAX_SECONDS,
     MAX_TAG_CHARS,
     AudioInputError,
@@ -33,8 +33,8 @@ from .audio import (
     read_audio_tags,
     save_audio,
 )
-from .features import measure_attributes
-from .pipelines import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ..features import measure_attributes
 
 EDIT_MODES = ("cfg", "direction")
 INVERSION_METHODS = ("ddim", "ddpm")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .features import measure_attributes
+from ..features import measure_attributes
 
 ESPEAK_VARIANTS = ["f1", "f2", "f3", "f4", "f5", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "klatt", "klatt3"]
 FLITE_VOICES = {"kal": 105.0, "awb": 120.0, "rms": 100.0, "slt": 175.0}  # voice -> typical F0 (Hz)

@@ -33,7 +33,8 @@ from accelerate import PartialState
 from accelerate.utils import parse_flag_from_env
 from tqdm.auto import tqdm
 
-from .audio import atomic_output, output_format
+from ..audio import atomic_output, output_format
+from ..data.manifest import read_manifest
 from .editing import (
     ClipEdit,
     EditSettings,
@@ -47,7 +48,6 @@ from .editing import (
     write_output,
 )
 from .hub import load_pipeline, model_label
-from .training import read_manifest
 
 MANIFEST_NAME = "manifest.jsonl"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3")

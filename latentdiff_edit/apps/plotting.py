@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import atomic_output
-from .features import extract_f0
+from ..audio import atomic_output
+from ..features import extract_f0
 
 F0_HOP_SECONDS = 0.01
 
