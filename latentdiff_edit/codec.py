@@ -36,9 +36,16 @@ def encode(codec: EncodecModel, audio: torch.Tensor) -> torch.Tensor:
     return codec.encoder(padded[:, None, :].to(codec.dtype))  # (B, C, F)
 
 
-def decode(codec: EncodecModel, latents: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
-    """Continuous latents `(batch, channels, frames)` → mono audio `(batch, num_samples)`."""
-    audio = codec.decoder(latents.to(codec.dtype))[:, 0]  # (B, F * hop)
+def decode(
+    codec: EncodecModel, latents: torch.Tensor, num_samples: int | None = None, vocoder: torch.nn.Module | None = None
+) -> torch.Tensor:
+    """Continuous latents `(batch, channels, frames)` → mono audio `(batch, num_samples)`, by `vocoder` (a
+    [`~latentdiff_edit.models.VocosVocoder`] trained on this codec's latents) when given, else by the codec's own
+    decoder."""
+    if vocoder is not None:
+        audio = vocoder(latents.to(vocoder.dtype)).sample  # (B, F * hop)
+    else:
+        audio = codec.decoder(latents.to(codec.dtype))[:, 0]  # (B, F * hop)
     if num_samples is not None:
         audio = audio[:, :num_samples]
     return audio

@@ -20,6 +20,7 @@ from latentdiff_edit.attributes import AttributeSchema, SourceAttributes, measur
 from latentdiff_edit.audio import DEFAULT_MAX_SECONDS, prepare_audio
 from latentdiff_edit.defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH  # noqa: F401
 from latentdiff_edit.models.denoiser import LatentDenoiser1D
+from latentdiff_edit.models.vocoder import VocosVocoder
 
 logger = logging.get_logger(__name__)
 
@@ -126,10 +127,12 @@ class VoiceEditPipeline(DiffusionPipeline):
         scheduler ([`~diffusers.DDIMScheduler`]): sampling scheduler.
         inverse_scheduler ([`~diffusers.DDIMInverseScheduler`], *optional*): inversion scheduler; built from the
             scheduler's config when absent.
+        vocoder ([`VocosVocoder`], *optional*): a Vocos decoder trained on the codec's latents; when absent the
+            codec's own decoder renders audio.
     """
 
-    model_cpu_offload_seq = "denoiser->codec"
-    _optional_components = ["inverse_scheduler"]
+    model_cpu_offload_seq = "denoiser->codec->vocoder"
+    _optional_components = ["inverse_scheduler", "vocoder"]
     _callback_tensor_inputs = ["latents"]
 
     def __init__(
@@ -138,11 +141,18 @@ class VoiceEditPipeline(DiffusionPipeline):
         denoiser: LatentDenoiser1D,
         scheduler: DDIMScheduler,
         inverse_scheduler: DDIMInverseScheduler | None = None,
+        vocoder: VocosVocoder | None = None,
     ):
         super().__init__()
         if inverse_scheduler is None:
             inverse_scheduler = DDIMInverseScheduler.from_config(scheduler.config)
-        self.register_modules(codec=codec, denoiser=denoiser, scheduler=scheduler, inverse_scheduler=inverse_scheduler)
+        self.register_modules(
+            codec=codec, denoiser=denoiser, scheduler=scheduler, inverse_scheduler=inverse_scheduler, vocoder=vocoder
+        )
+        if vocoder is not None and codec is not None and vocoder.config.hop_length != codec.config.hop_length:
+            raise ValueError(
+                f"`vocoder` hop_length {vocoder.config.hop_length} differs from the codec's {codec.config.hop_length}"
+            )
         self.sampling_rate = codec.config.sampling_rate if getattr(self, "codec", None) else 24000
 
     # ----------------------------------------------------------------------------------------------------------
@@ -205,7 +215,7 @@ class VoiceEditPipeline(DiffusionPipeline):
         for i, n in enumerate(num_samples):
             frames = codec_utils.num_latent_frames(self.codec, n)
             z = self.denormalize_latents(latents[i : i + 1, :, :frames])
-            audio[i, :n] = codec_utils.decode(self.codec, z, n)[0].float()
+            audio[i, :n] = codec_utils.decode(self.codec, z, n, vocoder=self.vocoder)[0].float()
         return audio
 
     def measure_attributes(self, clips: list[torch.Tensor], frames: Sequence[int]) -> list[SourceAttributes]:

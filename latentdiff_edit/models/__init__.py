@@ -1,3 +1,2 @@
 from .denoiser import LatentDenoiser1D, LatentDenoiserOutput
-
-__all__ = ["LatentDenoiser1D", "LatentDenoiserOutput"]
+from .vocoder import VocosVocoder, VocosVocoderOutput
