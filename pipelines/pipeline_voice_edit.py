@@ -19,6 +19,7 @@ from latentdiff_edit import codec as codec_utils
 from latentdiff_edit.attributes import AttributeSchema, SourceAttributes, measure_source_attributes
 from latentdiff_edit.audio import DEFAULT_MAX_SECONDS, prepare_audio
 from latentdiff_edit.defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH  # noqa: F401
+from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.models.denoiser import LatentDenoiser1D
 from latentdiff_edit.models.vocoder import VocosVocoder
 
@@ -687,10 +688,8 @@ class VoiceEditPipeline(DiffusionPipeline):
         inversion = self.invert(audio, sampling_rate, num_inference_steps=num_inference_steps,
                                 inversion_depth=inversion_depth, method=method, generator=generator)
         regenerated = self(inversion=inversion, output_type="latent").audios
-        mask = inversion.padding_mask[:, None]
-        signal = (inversion.source_latents * mask).pow(2).sum((1, 2))
-        error = ((regenerated - inversion.source_latents) * mask).pow(2).sum((1, 2)).clamp_min(1e-20)
-        snr = (10 * torch.log10(signal / error)).tolist()
+        snr = [latent_snr_db(source, regen, mask) for source, regen, mask in
+               zip(inversion.source_latents, regenerated, inversion.padding_mask)]
         output = ReconstructionOutput(snr_db=snr, latents=regenerated)
         return output if return_dict else output.to_tuple()
 

@@ -20,6 +20,7 @@ import torch
 
 from latentdiff_edit import VoiceEditPipeline
 from latentdiff_edit.features import voiced_semitone_differences
+from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.training import load_clip, read_manifest, write_log_csv
 
 
@@ -64,11 +65,8 @@ def main(argv=None):
     for depth in args.depths:
         inversions = [pipe.invert(c, sr, num_inference_steps=args.steps, inversion_depth=depth, method=args.method,
                                   generator=torch.Generator().manual_seed(0)) for c in clips]
-        snrs = []
-        for inv in inversions:
-            regen = pipe(inversion=inv, output_type="latent").audios
-            snrs.append(float(10 * torch.log10(inv.source_latents.pow(2).sum()
-                                               / (regen - inv.source_latents).pow(2).sum().clamp_min(1e-12))))
+        snrs = [latent_snr_db(inv.source_latents, pipe(inversion=inv, output_type="latent").audios)
+                for inv in inversions]
         for guidance in args.guidance:
             row = {"step": len(results), "depth": depth, "guidance": guidance,
                    "reference": args.guidance_reference, "method": args.method, "recon_snr_db": float(np.mean(snrs))}

@@ -4,6 +4,7 @@ Importing this package needs only the core dependencies; the metrics that rely o
 (`pip install latentdiff-edit[eval]`) import their packages when called and raise an `ImportError` naming the extra.
 """
 
+from ..latents import latent_snr_db  # the core's, also used by the pipeline and the recipes
 from .baselines import (
     BASELINES,
     phase_vocoder_pitch_shift,
@@ -17,7 +18,6 @@ from .metrics import (
     dnsmos,
     f0_contour,
     f0_spread_semitones,
-    latent_snr_db,
     log_mel_distance,
     median_f0,
     mel_cepstral_distance,

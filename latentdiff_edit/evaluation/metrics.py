@@ -649,33 +649,8 @@ def dnsmos(audio: np.ndarray, sampling_rate: int) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Inversion
+# Reconstruction (the latent SNR of inversion is `latentdiff_edit.latents.latent_snr_db`)
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def latent_snr_db(reference_latents: torch.Tensor | np.ndarray, test_latents: torch.Tensor | np.ndarray) -> float:
-    """Reconstruction SNR of latents in dB: `10 * log10(|ref|^2 / |ref - test|^2)` over all elements.
-
-    Args:
-        reference_latents (`torch.Tensor` or `np.ndarray`):
-            The original latents, e.g. of shape `(batch_size, latent_channels, num_frames)`.
-        test_latents (`torch.Tensor` or `np.ndarray`):
-            The reconstruction (e.g. after DDIM inversion and regeneration), same shape.
-
-    Returns:
-        `float`: SNR in dB; `inf` for an exact reconstruction.
-    """
-    reference = torch.as_tensor(reference_latents).detach().double().cpu()
-    test = torch.as_tensor(test_latents).detach().double().cpu()
-    if reference.shape != test.shape:
-        raise ValueError(f"`test_latents` has shape {tuple(test.shape)}, expected {tuple(reference.shape)}.")
-    signal_energy = float(reference.pow(2).sum())
-    error_energy = float((reference - test).pow(2).sum())
-    if error_energy == 0.0:
-        return float("inf")
-    if signal_energy == 0.0:
-        return float("-inf")
-    return 10.0 * math.log10(signal_energy / error_energy)
 
 
 def log_mel_distance(audio_a: np.ndarray, audio_b: np.ndarray, sampling_rate: int) -> float:
