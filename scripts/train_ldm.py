@@ -15,9 +15,10 @@ measure the achieved shift), (4) save the whole pipeline with `save_pretrained`.
 
 import argparse
 import copy
+import hashlib
 import json
 import logging
-import math
+import re
 import time
 from pathlib import Path
 
@@ -26,17 +27,18 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
-from diffusers import DDIMInverseScheduler, DDIMScheduler, DDPMScheduler
+from accelerate.utils import ProjectConfiguration, gather_object, set_seed
+from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_density_for_timestep_sampling
 from tqdm.auto import tqdm
-from transformers import EncodecModel
+from transformers import EncodecModel, get_scheduler
 
 from latentdiff_edit import LatentDenoiser1D, VoiceEditPipeline
 from latentdiff_edit import codec as codec_utils
-from latentdiff_edit.attributes import AttributeSchema, f0_features
+from latentdiff_edit.attributes import AttributeSchema, SourceAttributes
 from latentdiff_edit.defaults import DEFAULT_INVERSION_DEPTH
 from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones, voiced_semitone_differences
+from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.training import load_clip, plot_log, read_manifest, scheduler_config, write_log_csv
 
 logger = get_logger(__name__)
@@ -57,10 +59,14 @@ def parse_args(argv=None):
     p.add_argument("--num_heads", type=int, default=4)
     p.add_argument("--mlp_ratio", type=float, default=2.0)
     p.add_argument("--segment_frames", type=int, default=160, help="Training crop length in latent frames.")
-    p.add_argument("--train_batch_size", type=int, default=16)
+    p.add_argument("--train_batch_size", type=int, default=16, help="Clips per process and micro-step.")
+    p.add_argument("--gradient_accumulation_steps", type=int, default=1)
     p.add_argument("--learning_rate", type=float, default=3e-4)
+    p.add_argument("--lr_scheduler", default="cosine_with_min_lr",
+                   help="A schedule of transformers' `get_scheduler` (cosine_with_min_lr, cosine, linear, constant...).")
+    p.add_argument("--min_lr_rate", type=float, default=0.1, help="Final LR fraction of cosine_with_min_lr.")
     p.add_argument("--lr_warmup_steps", type=int, default=300)
-    p.add_argument("--max_train_steps", type=int, default=20000)
+    p.add_argument("--max_train_steps", type=int, default=20000, help="Optimizer updates (of all processes together).")
     p.add_argument("--timestep_sampling", default="uniform", choices=["uniform", "logit_normal"],
                    help="logit_normal (SD3's density) puts more steps at high noise, where only the condition tells "
                         "the model the pitch; below t~600 the noisy latent itself still carries it.")
@@ -81,15 +87,23 @@ def parse_args(argv=None):
     p.add_argument("--ema_decay", type=float, default=0.999)
     p.add_argument("--max_grad_norm", type=float, default=1.0)
     p.add_argument("--checkpointing_steps", type=int, default=1000)
+    p.add_argument("--checkpoints_total_limit", type=int, default=2, help="Older checkpoints are deleted.")
     p.add_argument("--validation_steps", type=int, default=1000)
     p.add_argument("--num_validation_clips", type=int, default=6)
     p.add_argument("--validation_inference_steps", type=int, default=25)
-    p.add_argument("--resume_from_checkpoint", type=str, default=None, help='A checkpoint folder or "latest".')
+    p.add_argument("--resume_from_checkpoint", type=str, default=None,
+                   help='A checkpoint folder or "latest" (any number of processes may resume it).')
     p.add_argument("--init_denoiser", type=str, default=None, help="Continue from a saved denoiser (directory).")
     p.add_argument("--max_train_clips", type=int, default=None, help="Use only the first N training clips (smoke).")
     p.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"])
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    p.add_argument("--debug_dump_dir", type=Path, default=None,
+                   help="Each process writes rank{N}.json there: a hash of every batch it trained on and of its "
+                        "final weights (what the distributed tests compare).")
+    args = p.parse_args(argv)
+    if args.train_batch_size < 1 or args.gradient_accumulation_steps < 1 or args.max_train_steps < 1:
+        p.error("--train_batch_size, --gradient_accumulation_steps and --max_train_steps must be >= 1")
+    return args
 
 
 def _pairs(items):
@@ -102,8 +116,8 @@ def _pairs(items):
 
 @torch.no_grad()
 def encode_corpus(rows, codec, cache_path: Path, state: PartialState) -> list[dict]:
-    """Each process encodes its share; the main process merges. Returns items with latents `(C, T)` (float16),
-    `f0` `(T,)` Hz, `energy` `(T,)` dB, and the manifest row."""
+    """Each process encodes its share and `gather_object` hands every process all of them. Returns items with
+    latents `(C, T)` (float16), `f0` `(T,)` Hz, `energy` `(T,)` dB, and the index of their manifest row."""
     if cache_path.is_file():
         return torch.load(cache_path, weights_only=True)
     sr, hop = codec.config.sampling_rate, codec_utils.hop_length(codec)
@@ -124,19 +138,11 @@ def encode_corpus(rows, codec, cache_path: Path, state: PartialState) -> list[di
                 "f0": torch.from_numpy(extract_f0(audio, sr, hop, frames)),
                 "energy": torch.from_numpy(frame_energy_db(audio, hop, frames)),
             })
-    part = cache_path.with_suffix(f".part{state.process_index}")
-    torch.save(items, part)
-    state.wait_for_everyone()
+    items = sorted(gather_object(items), key=lambda item: item["index"])
     if state.is_main_process:
-        merged = []
-        for k in range(state.num_processes):
-            part_k = cache_path.with_suffix(f".part{k}")
-            merged += torch.load(part_k, weights_only=True)
-            part_k.unlink()
-        merged.sort(key=lambda item: item["index"])
-        torch.save(merged, cache_path)
+        torch.save(items, cache_path)
     state.wait_for_everyone()
-    return torch.load(cache_path, weights_only=True)
+    return items
 
 
 def build_schema(items, rows, args) -> list[dict]:
@@ -172,14 +178,38 @@ def build_schema(items, rows, args) -> list[dict]:
 # 2. Batches with per-attribute condition dropout
 
 
-def make_batch(items, rows, schema: AttributeSchema, args, rng: np.random.Generator):
-    """Random crops `(B, C, segment)` with padding mask, condition tensors (dropped attributes are null)."""
+def clip_values(rows, items, schema: AttributeSchema) -> None:
+    """Give each item `values`: its clip-level attributes, read from the schema's manifest columns and checked
+    against the schema now, so that a value the model cannot take stops the run before training."""
+    for item in items:
+        row, values = rows[item["index"]], {}
+        for spec in schema.specs:
+            raw = row.get(spec.get("column", spec["name"]))
+            if spec["type"] == "frame" or raw is None:
+                continue
+            try:
+                if spec["type"] == "continuous":
+                    raw = float(raw)
+                    if not np.isfinite(raw):
+                        continue
+                else:
+                    raw = str(raw)
+                schema.check_value(spec["name"], raw)
+            except ValueError as e:
+                raise ValueError(f"{row['path']}: column `{spec.get('column', spec['name'])}`: {e}") from None
+            values[spec["name"]] = raw
+        item["values"] = values
+
+
+def make_batch(items, schema: AttributeSchema, args, rng: np.random.Generator):
+    """Random crops `(B, C, segment)` with padding mask `(B, segment)`, and their conditions from
+    `AttributeSchema.encode`, the encoding the pipeline edits with (dropped attributes are null)."""
     seg = args.segment_frames
     batch_items = [items[j] for j in rng.integers(0, len(items), args.train_batch_size)]
     channels = batch_items[0]["latents"].shape[0]
     latents = torch.zeros(len(batch_items), channels, seg)
     mask = torch.zeros(len(batch_items), seg, dtype=torch.bool)
-    conditions = {s["name"]: [] for s in schema.specs}
+    conditions = []
     for b, item in enumerate(batch_items):
         frames = item["latents"].shape[-1]
         start = int(rng.integers(0, max(frames - seg, 0) + 1))
@@ -187,27 +217,11 @@ def make_batch(items, rows, schema: AttributeSchema, args, rng: np.random.Genera
         latents[b, :, :length] = item["latents"][:, start : start + length].float()
         mask[b, :length] = True
         drop_all = rng.random() < args.all_dropout
-        for spec in schema.specs:
-            name = spec["name"]
-            dropped = drop_all or rng.random() < args.attribute_dropout
-            if spec["type"] == "frame":
-                value = torch.full((spec["dim"], seg), float("nan"))
-                if not dropped:
-                    contour = item[name][start : start + length].numpy()
-                    feats = f0_features(contour, spec["mean"], spec["std"]) if name == "f0" else \
-                        ((contour - spec["mean"]) / spec["std"])[None].astype(np.float32)
-                    value.zero_()
-                    value[:, :length] = torch.from_numpy(feats)
-            else:
-                raw = rows[item["index"]].get(spec.get("column", name))
-                if spec["type"] == "continuous":
-                    ok = not dropped and raw is not None and np.isfinite(float(raw))
-                    value = torch.tensor((float(raw) - spec["mean"]) / spec["std"] if ok else float("nan"))
-                else:
-                    ok = not dropped and raw is not None and str(raw) in spec["categories"]
-                    value = torch.tensor(spec["categories"].index(str(raw)) if ok else -1)
-            conditions[name].append(value)
-    return latents, mask, {k: torch.stack(v) for k, v in conditions.items()}
+        dropped = [spec["name"] for spec in schema.specs if drop_all or rng.random() < args.attribute_dropout]
+        crop = SourceAttributes(item["f0"][start : start + length].numpy(),
+                                item["energy"][start : start + length].numpy(), item["values"])
+        conditions.append(schema.encode([crop], seg, drop=dropped))
+    return latents, mask, {name: torch.cat([c[name] for c in conditions]) for name in schema.names}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -223,8 +237,7 @@ def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
         inversion = pipe.invert(clip, sr, num_inference_steps=args.validation_inference_steps,
                                 inversion_depth=DEFAULT_INVERSION_DEPTH)
         regenerated = pipe(inversion=inversion, output_type="latent").audios
-        snrs.append(float(10 * torch.log10(inversion.source_latents.pow(2).sum()
-                                           / (regenerated - inversion.source_latents).pow(2).sum().clamp_min(1e-12))))
+        snrs.append(latent_snr_db(inversion.source_latents, regenerated))
         edited = pipe(inversion=inversion, pitch_shift=3.0, guidance_scale=1.0).audios[0]
         differences = voiced_semitone_differences(clip.numpy(), edited, sr)
         if len(differences) > 5:
@@ -234,16 +247,47 @@ def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
 
 
 def build_pipeline(codec, denoiser, prediction_type: str = "epsilon") -> VoiceEditPipeline:
-    scheduler = DDIMScheduler(**scheduler_config(prediction_type=prediction_type))
-    pipe = VoiceEditPipeline(codec=codec, denoiser=denoiser, scheduler=scheduler,
-                             inverse_scheduler=DDIMInverseScheduler.from_config(scheduler.config))
+    # the pipeline derives its inverse scheduler from this one
+    pipe = VoiceEditPipeline(codec=codec, denoiser=denoiser,
+                             scheduler=DDIMScheduler(**scheduler_config(prediction_type=prediction_type)))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
+def _portable(path: str | Path) -> str:
+    # what a saved config records of a local path: its last two parts ("corpus/manifest.jsonl"), never the machine's
+    # absolute location; a Hub id is kept as it is
+    return "/".join(Path(path).parts[-2:]) if Path(path).exists() else str(path)
+
+
+def _checkpoint_step(path: Path) -> int:
+    return int(re.findall(r"(\d+)$", path.name)[0])
+
+
+def _latest_checkpoint(output_dir: Path) -> Path | None:
+    checkpoints = [p for p in (output_dir / "checkpoints").glob("checkpoint*") if re.search(r"\d+$", p.name)]
+    return max(checkpoints, key=_checkpoint_step, default=None)
+
+
+def _weights_hash(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode() + tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def main(argv=None):
     args = parse_args(argv)
-    accelerator = Accelerator(mixed_precision=args.mixed_precision)
+    # One optimizer update is one step of the LR schedule whatever the number of processes
+    # (step_scheduler_with_optimizer=False), so a checkpoint resumes on any number of processes at the same LR.
+    # cpu=True without a GPU makes the processes of `accelerate launch --multi_gpu` one gloo group instead of
+    # independent single-process runs.
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.gradient_accumulation_steps,
+        project_config=ProjectConfiguration(project_dir=str(args.output_dir), automatic_checkpoint_naming=True,
+                                            total_limit=args.checkpoints_total_limit),
+        step_scheduler_with_optimizer=False, cpu=not torch.cuda.is_available(),
+    )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
     set_seed(args.seed)
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -268,10 +312,6 @@ def main(argv=None):
     all_latents = torch.cat([it["latents"].float() for it in items], dim=-1)  # (C, total_frames)
     latents_mean, latents_std = all_latents.mean(-1), all_latents.std(-1).clamp_min(1e-5)
     schema_specs = build_schema(items, rows, args)
-    schema = AttributeSchema(schema_specs)
-    for it in items:
-        it["latents"] = ((it["latents"].float() - latents_mean[:, None]) / latents_std[:, None]).half()
-    logger.info(f"{len(items)} training clips, {all_latents.shape[-1]} frames; schema {json.dumps(schema_specs)}")
     del all_latents
 
     # 3. Model, noise scheduler, optimizer, EMA
@@ -279,7 +319,7 @@ def main(argv=None):
         denoiser = LatentDenoiser1D.from_pretrained(args.init_denoiser)
         if denoiser.config.latent_channels != codec.config.hidden_size:
             raise ValueError("--init_denoiser does not match the codec's latent channels")
-        schema_specs, schema = denoiser.config.attributes, AttributeSchema(denoiser.config.attributes)
+        schema_specs = denoiser.config.attributes
         latents_mean = torch.tensor(denoiser.config.latents_mean)
         latents_std = torch.tensor(denoiser.config.latents_std)
     else:
@@ -289,15 +329,21 @@ def main(argv=None):
             frame_fourier_features=args.frame_fourier_features,
             latents_mean=latents_mean.tolist(), latents_std=latents_std.tolist(),
         )
+    schema = AttributeSchema(schema_specs)
+    clip_values(rows, items, schema)
+    for it in items:
+        it["latents"] = ((it["latents"].float() - latents_mean[:, None]) / latents_std[:, None]).half()
+    logger.info(f"{len(items)} training clips; schema {json.dumps(schema_specs)}")
     logger.info(f"denoiser: {sum(p.numel() for p in denoiser.parameters()) / 1e6:.2f} M parameters")
     if args.loss_weighting != "none" and args.prediction_type != "epsilon":
         raise ValueError("--loss_weighting applies to --prediction_type epsilon only")
     sched_config = scheduler_config(prediction_type=args.prediction_type)
     noise_scheduler = DDPMScheduler(**{k: v for k, v in sched_config.items() if k != "set_alpha_to_one"})
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=args.learning_rate, weight_decay=0.01)
-    lr_lambda = lambda step: min(1.0, (step + 1) / args.lr_warmup_steps) * (  # noqa: E731
-        0.55 + 0.45 * math.cos(math.pi * min(step, args.max_train_steps) / args.max_train_steps))
-    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler, optimizer, num_warmup_steps=args.lr_warmup_steps, num_training_steps=args.max_train_steps,
+        scheduler_specific_kwargs={"min_lr_rate": args.min_lr_rate} if "min_lr" in args.lr_scheduler else None,
+    )
     denoiser, optimizer, lr_scheduler = accelerator.prepare(denoiser, optimizer, lr_scheduler)
     ema = EMAModel(accelerator.unwrap_model(denoiser).parameters(), decay=args.ema_decay)
     ema.to(accelerator.device)
@@ -306,68 +352,77 @@ def main(argv=None):
     global_step, log_rows = 0, []
     log_path = args.output_dir / "train_log.jsonl"
     if args.resume_from_checkpoint:
-        ckpts = sorted((args.output_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-        ckpt = ckpts[-1] if args.resume_from_checkpoint == "latest" and ckpts else (
-            Path(args.resume_from_checkpoint) if args.resume_from_checkpoint != "latest" else None)
+        ckpt = _latest_checkpoint(args.output_dir) if args.resume_from_checkpoint == "latest" else \
+            Path(args.resume_from_checkpoint)
         if ckpt is not None:
             accelerator.load_state(str(ckpt))
-            global_step = int(ckpt.name.split("-")[-1])
+            global_step = _checkpoint_step(ckpt)
             if log_path.is_file():
                 log_rows = [r for r in map(json.loads, log_path.read_text().splitlines()) if r["step"] <= global_step]
             logger.info(f"resumed from {ckpt} at step {global_step}")
 
+    start_weights = _weights_hash(accelerator.unwrap_model(denoiser)) if args.debug_dump_dir is not None else None
     val_clips = [load_clip(rows[i]["path"], codec.config.sampling_rate, max_seconds=8.0) for i in val_idx]
+    # each process draws its own crops: the processes train on different data
     rng = np.random.default_rng(args.seed + global_step + 1000 * accelerator.process_index)
 
     def save_pipeline(path: Path, extra: dict):
         model = copy.deepcopy(accelerator.unwrap_model(denoiser)).eval()
         ema.copy_to(model.parameters())
         model.register_to_config(training_info={
-            "manifest": str(args.manifest), "train_clips": len(items), "steps": global_step,
-            "codec": str(args.codec), "recipe": "scripts/train_ldm.py", **extra,
+            "manifest": _portable(args.manifest), "train_clips": len(items), "steps": global_step,
+            "codec": _portable(args.codec), "recipe": "scripts/train_ldm.py", **extra,
         })
         pipe = build_pipeline(codec, model, args.prediction_type)
         pipe.save_pretrained(path)
         return pipe
 
-    # 4. Training loop
+    # 4. Training loop; a step is one optimizer update over `gradient_accumulation_steps` micro-batches per process
     denoiser.train()
     progress = tqdm(total=args.max_train_steps, initial=global_step, desc="ldm", disable=not accelerator.is_main_process)
-    start, running, n_running = time.time(), 0.0, 0
+    start, running, n_running, batch_hashes = time.time(), 0.0, 0, []
     while global_step < args.max_train_steps:
-        latents, mask, conditions = make_batch(items, rows, schema, args, rng)
-        latents, mask = latents.to(accelerator.device), mask.to(accelerator.device)
-        conditions = {k: v.to(accelerator.device) for k, v in conditions.items()}
-        noise = torch.randn_like(latents)
-        u = compute_density_for_timestep_sampling(args.timestep_sampling, latents.shape[0], args.logit_mean,
-                                                  args.logit_std, device=latents.device)
-        timesteps = (u * noise_scheduler.config.num_train_timesteps).long().clamp_max(
-            noise_scheduler.config.num_train_timesteps - 1)
-        noisy = noise_scheduler.add_noise(latents, noise, timesteps) * mask[:, None]
-        with accelerator.autocast():
-            pred = denoiser(noisy, timesteps, conditions=conditions, padding_mask=mask).sample
-        # the scheduler's prediction target, on real frames only
-        target = noise if args.prediction_type == "epsilon" else noise_scheduler.get_velocity(latents, noise, timesteps)
-        weight = torch.ones_like(timesteps, dtype=torch.float32)
-        if args.loss_weighting == "v":
-            alphas_cumprod = noise_scheduler.alphas_cumprod.to(latents.device)[timesteps]
-            weight = (1.0 / alphas_cumprod).clamp_max(args.max_loss_weight)
-        loss = (F.mse_loss(pred.float(), target, reduction="none") * mask[:, None] * weight[:, None, None]).sum() / (
-            mask.sum() * latents.shape[1])
-        accelerator.backward(loss)
-        if accelerator.sync_gradients:
-            accelerator.clip_grad_norm_(denoiser.parameters(), args.max_grad_norm)
-        optimizer.step()
+        with accelerator.accumulate(denoiser):
+            latents, mask, conditions = make_batch(items, schema, args, rng)  # (B, C, T), (B, T)
+            if args.debug_dump_dir is not None:
+                batch_hashes.append(hashlib.sha256(latents.numpy().tobytes()).hexdigest())
+            latents, mask = latents.to(accelerator.device), mask.to(accelerator.device)
+            conditions = {k: v.to(accelerator.device) for k, v in conditions.items()}
+            noise = torch.randn_like(latents)
+            u = compute_density_for_timestep_sampling(args.timestep_sampling, latents.shape[0], args.logit_mean,
+                                                      args.logit_std, device=latents.device)
+            timesteps = (u * noise_scheduler.config.num_train_timesteps).long().clamp_max(
+                noise_scheduler.config.num_train_timesteps - 1)
+            noisy = noise_scheduler.add_noise(latents, noise, timesteps) * mask[:, None]
+            with accelerator.autocast():
+                # the prepared (DDP) model: its backward all-reduces the gradients
+                pred = denoiser(noisy, timesteps, conditions=conditions, padding_mask=mask).sample
+            # the scheduler's prediction target, on real frames only
+            target = noise if args.prediction_type == "epsilon" else \
+                noise_scheduler.get_velocity(latents, noise, timesteps)
+            weight = torch.ones_like(timesteps, dtype=torch.float32)
+            if args.loss_weighting == "v":
+                alphas_cumprod = noise_scheduler.alphas_cumprod.to(latents.device)[timesteps]
+                weight = (1.0 / alphas_cumprod).clamp_max(args.max_loss_weight)
+            loss = (F.mse_loss(pred.float(), target, reduction="none") * mask[:, None]
+                    * weight[:, None, None]).sum() / (mask.sum() * latents.shape[1])
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(denoiser.parameters(), args.max_grad_norm)
+            optimizer.step()  # a no-op until the last micro-batch of the step
+            optimizer.zero_grad(set_to_none=True)
+        running, n_running = running + loss.item(), n_running + 1
+        if not accelerator.sync_gradients:
+            continue
         lr_scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         ema.step(accelerator.unwrap_model(denoiser).parameters())
         global_step += 1
-        running, n_running = running + loss.item(), n_running + 1
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}")
 
         if global_step % 50 == 0 or global_step == args.max_train_steps:
-            row = {"step": global_step, "time_s": round(time.time() - start, 1), "loss": running / n_running,
+            mean_loss = accelerator.gather(torch.tensor([running / n_running], device=accelerator.device)).mean()
+            row = {"step": global_step, "time_s": round(time.time() - start, 1), "loss": mean_loss.item(),
                    "lr": lr_scheduler.get_last_lr()[0]}
             running, n_running = 0.0, 0
             if accelerator.is_main_process and (global_step % args.validation_steps == 0
@@ -383,16 +438,18 @@ def main(argv=None):
                 plot_log(args.output_dir / "train_log.png", log_rows,
                          ["loss", "val_recon_snr_db", "val_pitch_shift_st"], "latent diffusion training")
         if global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
-            accelerator.save_state(str(args.output_dir / "checkpoints" / f"checkpoint-{global_step}"))
-            if accelerator.is_main_process:
-                import shutil
-
-                ckpts = sorted((args.output_dir / "checkpoints").glob("checkpoint-*"),
-                               key=lambda p: int(p.name.split("-")[-1]))
-                for old in ckpts[:-2]:
-                    shutil.rmtree(old)
+            # checkpoints/checkpoint_{step}; accelerate deletes all but the newest `--checkpoints_total_limit`
+            accelerator.project_configuration.iteration = global_step
+            accelerator.save_state()
 
     accelerator.wait_for_everyone()
+    if args.debug_dump_dir is not None:
+        args.debug_dump_dir.mkdir(parents=True, exist_ok=True)
+        dump = {"process_index": accelerator.process_index, "num_processes": accelerator.num_processes,
+                "global_step": global_step, "scheduler_steps": lr_scheduler.scheduler.last_epoch,
+                "lr": lr_scheduler.get_last_lr()[0], "batch_hashes": batch_hashes,
+                "start_weights_sha256": start_weights, "weights_sha256": _weights_hash(accelerator.unwrap_model(denoiser))}
+        (args.debug_dump_dir / f"rank{accelerator.process_index}.json").write_text(json.dumps(dump, indent=1))
     if accelerator.is_main_process:
         last = log_rows[-1] if log_rows else {}
         save_pipeline(args.output_dir / "pipeline", {k: v for k, v in last.items() if k.startswith("val_")})

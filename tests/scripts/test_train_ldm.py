@@ -1,0 +1,99 @@
+"""`scripts/train_ldm.py`: its training conditions are the pipeline's, and under `accelerate launch` with two
+processes it trains one model on different data per process, with gradient accumulation and bf16, and its
+checkpoints resume on another number of processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from accelerate import PartialState
+
+from latentdiff_edit import VoiceEditPipeline
+from latentdiff_edit.attributes import AttributeSchema
+from latentdiff_edit.testing import tiny_components, tiny_denoiser
+from latentdiff_edit.training import load_clip, read_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_recipe():
+    spec = importlib.util.spec_from_file_location("train_ldm", ROOT / "scripts" / "train_ldm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_conditions_are_the_pipelines(tiny_corpus, tiny_codec_dir, tmp_path):
+    recipe = load_recipe()
+    # crops longer than every clip (so each batch item is a whole clip) and no condition dropout
+    args = recipe.parse_args(["--manifest", str(tiny_corpus), "--codec", str(tiny_codec_dir), "--output_dir",
+                              str(tmp_path), "--segment_frames", "600", "--train_batch_size", "4",
+                              "--attribute_dropout", "0", "--all_dropout", "0"])
+    rows = read_manifest(tiny_corpus)
+    codec = tiny_components()["codec"]
+    items = recipe.encode_corpus(rows, codec, tmp_path / "cache.pt", PartialState())
+    schema = AttributeSchema(recipe.build_schema(items, rows, args))
+    assert schema.names == ["f0", "energy", "intonation", "rate", "style"]
+    recipe.clip_values(rows, items, schema)
+    _, mask, conditions = recipe.make_batch(items, schema, args, np.random.default_rng(0))
+    chosen = np.random.default_rng(0).integers(0, len(items), args.train_batch_size)  # make_batch's first draw
+
+    # the pipeline measures the same clips itself; the manifest only tells it the style label
+    pipe = VoiceEditPipeline(codec=codec, denoiser=tiny_denoiser(latent_channels=8, schema=schema.specs),
+                             scheduler=tiny_components()["scheduler"])
+    pipe.set_progress_bar_config(disable=True)
+    sources = []
+    for b, index in enumerate(chosen):
+        row = rows[items[index]["index"]]
+        clip = load_clip(row["path"], pipe.sampling_rate)
+        inversion = pipe.invert(clip, pipe.sampling_rate, attributes={"style": row["style"]}, num_inference_steps=1)
+        assert inversion.padding_mask.sum() == mask[b].sum()
+        sources += inversion.source_attributes
+    expected = pipe.encode_conditions(sources, mask.shape[-1])
+    assert set(conditions) == set(expected)
+    for name in schema.names:
+        assert conditions[name].dtype == expected[name].dtype, name
+        torch.testing.assert_close(conditions[name], expected[name].cpu(), equal_nan=True, msg=name)
+    assert conditions["f0"][:, 1].eq(1).any()  # voiced frames: the comparison covers real contours
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_model_and_resume_on_one(tiny_corpus, tiny_codec_dir, tmp_path, launch):
+    output, dumps = tmp_path / "ldm", tmp_path / "dumps"
+    common = ["--manifest", tiny_corpus, "--codec", tiny_codec_dir, "--output_dir", output,
+              "--hidden_size", "32", "--num_layers", "1", "--num_heads", "2", "--segment_frames", "32",
+              "--train_batch_size", "2", "--lr_warmup_steps", "2", "--validation_steps", "1000",
+              "--num_validation_clips", "1", "--validation_inference_steps", "2", "--checkpointing_steps", "2",
+              "--checkpoints_total_limit", "2"]
+
+    # 1. two processes, two micro-batches per step, bf16 autocast
+    launch("train_ldm.py", 2, *common, "--max_train_steps", "3", "--gradient_accumulation_steps", "2",
+           "--mixed_precision", "bf16", "--debug_dump_dir", dumps / "two")
+    rank0, rank1 = (json.loads((dumps / "two" / f"rank{k}.json").read_text()) for k in (0, 1))
+    assert rank0["num_processes"] == 2 and rank0["global_step"] == rank1["global_step"] == 3
+    assert len(rank0["batch_hashes"]) == len(rank1["batch_hashes"]) == 3 * 2  # micro-batches
+    assert not set(rank0["batch_hashes"]) & set(rank1["batch_hashes"])  # each process saw its own data
+    assert rank0["weights_sha256"] == rank1["weights_sha256"]  # ... and both hold the same model
+    assert rank0["weights_sha256"] != rank0["start_weights_sha256"]  # which did train
+    assert rank0["scheduler_steps"] == 3  # one LR step per optimizer update, not one per process
+    assert sorted(p.name for p in (output / "checkpoints").iterdir()) == ["checkpoint_2", "checkpoint_3"]
+
+    # 2. one process resumes the two-process checkpoint
+    launch("train_ldm.py", 1, *common, "--max_train_steps", "5", "--resume_from_checkpoint", "latest",
+           "--debug_dump_dir", dumps / "one")
+    resumed = json.loads((dumps / "one" / "rank0.json").read_text())
+    assert resumed["start_weights_sha256"] == rank0["weights_sha256"]  # the checkpoint's weights, exactly
+    assert resumed["global_step"] == 5 and resumed["scheduler_steps"] == 5 and len(resumed["batch_hashes"]) == 2
+    assert sorted(p.name for p in (output / "checkpoints").iterdir()) == ["checkpoint_4", "checkpoint_5"]
+    log = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [3, 5] and "val_pitch_shift_st" in log[-1]
+
+    pipe = VoiceEditPipeline.from_pretrained(output / "pipeline")
+    info = pipe.denoiser.config.training_info
+    assert info["steps"] == 5 and info["manifest"].endswith("/manifest.jsonl")
+    assert not any(str(value).startswith("/") for value in info.values())  # no machine paths in the config
