@@ -35,6 +35,8 @@ from tqdm.auto import tqdm
 
 from ..audio import atomic_output, output_format
 from ..data.manifest import read_manifest
+from .credentials import SigningKey, resolve_signing_key
+from .credentials import mime_type as credentials_mime_type
 from .editing import (
     ClipEdit,
     EditSettings,
@@ -87,6 +89,7 @@ def run_batch(
     batch_size: int = 4,
     resume: bool = False,
     overwrite: bool = False,
+    credentials: SigningKey | bool = True,
 ) -> dict:
     """
     Edit every file of a folder or manifest into `output_dir` (see the module's docstring), on this process or on
@@ -102,6 +105,8 @@ def run_batch(
         batch_size (`int`, *optional*, defaults to 4): clips edited together.
         resume (`bool`, *optional*, defaults to `False`): skip items already done in `output_dir`.
         overwrite (`bool`, *optional*, defaults to `False`): redo every item, replacing earlier outputs.
+        credentials (`SigningKey` or `bool`, *optional*, defaults to `True`): the key that signs every output's C2PA
+            manifest (True: `resolve_signing_key()`); False writes none.
 
     Returns:
         `dict`: counts of this run's items (`ok`, `error`, `skipped`), the same on every process.
@@ -116,6 +121,8 @@ def run_batch(
         raise ValueError(f"--batch_size must be a positive integer, got {batch_size}")
     default_edit = ClipEdit(pitch_shift, intonation_scale)
     check_clip_edit(default_edit)
+    if credentials is True:
+        credentials = resolve_signing_key()
     input_path, output_dir = Path(input_path), Path(output_dir)
     if not input_path.exists():
         raise FileNotFoundError(f"batch input not found: {input_path}")
@@ -158,7 +165,7 @@ def run_batch(
 
             for start in range(0, len(own_items), batch_size):
                 process_items(pipe, own_items[start : start + batch_size], settings, label,
-                              allow_overwrite=overwrite or resume, record=record)
+                              allow_overwrite=overwrite or resume, record=record, credentials=credentials)
     state.wait_for_everyone()
 
     if state.is_main_process:
@@ -264,9 +271,10 @@ def _key(relative: Path) -> str:
 
 def process_items(
     pipe, items: Sequence[BatchItem], settings: EditSettings, label: str, allow_overwrite: bool,
-    record: Callable[[dict], None],
+    record: Callable[[dict], None], credentials: SigningKey | bool = True,
 ) -> None:
-    """Edit one batch of items and `record` one row per item, each as soon as its output is written."""
+    """Edit one batch of items and `record` one row per item, each as soon as its output is written (signed with
+    `credentials`, see `write_output`)."""
     jobs = []
     for item in items:
         started = time.perf_counter()
@@ -275,6 +283,8 @@ def process_items(
                 raise ValueError(item.error)
             if item.output.exists() and not allow_overwrite:
                 raise FileExistsError(f"{item.output} exists; pass --overwrite to replace it")
+            if credentials is not False:
+                credentials_mime_type(item.output)  # before the edit, not after it
             jobs.append((item, prepare_job(item.input, pipe.sampling_rate, settings, item.edit)))
         except Exception as e:
             record(_row(item, time.perf_counter() - started, error=e))
@@ -306,7 +316,8 @@ def process_items(
         try:
             figures = measure_result(job, result, pipe.sampling_rate)
             write_output(item.output, result.audio, pipe.sampling_rate,
-                         provenance_record(label, job, settings, measured=figures), overwrite=allow_overwrite)
+                         provenance_record(label, job, settings, measured=figures), overwrite=allow_overwrite,
+                         credentials=credentials, parent=item.input)
             record(_row(item, edit_seconds + time.perf_counter() - started, measured=figures))
         except Exception as e:
             record(_row(item, edit_seconds + time.perf_counter() - started, error=e))

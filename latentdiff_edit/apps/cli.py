@@ -30,6 +30,8 @@ from transformers.utils import logging as transformers_logging
 from .. import __version__
 from ..audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from .credentials import format_report, read_credentials, resolve_signing_key
+from .credentials import mime_type as credentials_mime_type
 from .editing import (
     EDIT_MODES,
     GUIDANCE_REFERENCES,
@@ -75,11 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument("-o", "--output", help="also write the regenerated audio")
     _add_model_arguments(reconstruct)
     reconstruct.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_credentials_arguments(reconstruct)
     reconstruct.set_defaults(handler=_reconstruct)
 
     info = commands.add_parser("info", help="describe a model, or the provenance of an edited file",
                                description="Describe a model (schema, training, rate) or an edited file's provenance.")
     info.add_argument("target", nargs="?", help="model folder, Hub id or audio file (default: the shipped model)")
+    info.add_argument("--trust", metavar="CA.pem",
+                      help="validate an audio file's Content Credentials against these CA certificates (PEM)")
     info.set_defaults(handler=_info)
 
     batch = commands.add_parser(
@@ -133,6 +138,17 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=float, metavar="SEC", help="edit only from here (seconds)")
     parser.add_argument("--end", type=float, metavar="SEC", help="edit only up to here (seconds)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the input)")
+    _add_credentials_arguments(parser)
+
+
+def _add_credentials_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sign-cert", metavar="PEM",
+                        help="certificate chain that signs the outputs' C2PA Content Credentials (default: "
+                             "$LATENTDIFF_EDIT_SIGN_CERT, else a self-signed key made in the config folder)")
+    parser.add_argument("--sign-key", metavar="PEM",
+                        help="the private key of --sign-cert (default: $LATENTDIFF_EDIT_SIGN_KEY)")
+    parser.add_argument("--no-credentials", action="store_true",
+                        help="write no C2PA manifest (the outputs keep their plain-text provenance tags)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,6 +198,17 @@ def _check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{output_path} exists; pass --overwrite to replace it")
 
 
+def _credentials(args, output_path: Path | None = None):
+    """The outputs' signing key, or False for --no-credentials; checked before any model is loaded."""
+    if args.no_credentials:
+        if args.sign_cert or args.sign_key:
+            raise ValueError("--no-credentials contradicts --sign-cert/--sign-key")
+        return False
+    if output_path is not None:
+        credentials_mime_type(output_path)
+    return resolve_signing_key(args.sign_cert, args.sign_key)
+
+
 def _load(args):
     pipe = load_pipeline(args.model)
     return pipe.to("cuda" if torch.cuda.is_available() else "cpu")
@@ -194,6 +221,7 @@ def _edit(args) -> int:
     output_format(output_path)
     if args.plot:
         _check_output(input_path, Path(args.plot), args.overwrite)
+    credentials = _credentials(args, output_path)
     settings = _settings(args)
     if settings.mode == "direction" and not args.attributes:
         raise ValueError("--mode direction needs at least one --set NAME=VALUE")
@@ -221,8 +249,11 @@ def _edit(args) -> int:
     _print_achieved(edit, figures)
     write_output(output_path, result.audio, sampling_rate,
                  provenance_record(model_label(pipe.name_or_path), job, settings, measured=figures),
-                 overwrite=args.overwrite)
-    print(f"wrote:    {output_path} ({len(result.audio) / sampling_rate:.2f} s, {sampling_rate} Hz)")
+                 overwrite=args.overwrite, credentials=credentials, parent=input_path)
+    signed = "no Content Credentials" if credentials is False else (
+        "Content Credentials signed with the local self-signed key" if credentials.self_signed
+        else f"Content Credentials signed by {credentials.subject}")
+    print(f"wrote:    {output_path} ({len(result.audio) / sampling_rate:.2f} s, {sampling_rate} Hz; {signed})")
     if args.plot:
         from .plotting import plot_edit
 
@@ -255,6 +286,7 @@ def _reconstruct(args) -> int:
     if output_path is not None:
         _check_output(input_path, output_path, args.overwrite)
         output_format(output_path)
+        credentials = _credentials(args, output_path)
     settings = EditSettings(num_inference_steps=args.steps, inversion_depth=args.depth, seed=args.seed,
                             inversion=args.inversion, max_seconds=args.max_seconds)
     check_settings(settings)
@@ -272,7 +304,7 @@ def _reconstruct(args) -> int:
         audio = pipe.decode_latents(reconstruction.latents, [len(job.source)])[0].cpu().numpy()
         write_output(output_path, audio, pipe.sampling_rate,
                      provenance_record(model_label(pipe.name_or_path), job, settings, operation="reconstruct"),
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, credentials=credentials, parent=input_path)
         print(f"wrote {output_path}")
     return 0
 
@@ -280,7 +312,9 @@ def _reconstruct(args) -> int:
 def _info(args) -> int:
     target = args.target
     if target is not None and Path(target).is_file():
-        return _audio_info(Path(target))
+        return _audio_info(Path(target), args.trust)
+    if args.trust:
+        raise ValueError("--trust applies to an audio file's Content Credentials")
     pipe = load_pipeline(target)
     config = pipe.denoiser.config
     hop = pipe.hop_length
@@ -303,7 +337,8 @@ def _info(args) -> int:
     return 0
 
 
-def _audio_info(path: Path) -> int:
+def _audio_info(path: Path, trust: str | None = None) -> int:
+    """Print a file's format, its provenance tags and its validated Content Credentials; 1 when they are invalid."""
     record = read_provenance(path)  # AudioInputError for a file that is not audio
     info = sf.info(path)
     print(f"file:       {path} ({info.duration:.2f} s, {info.samplerate} Hz, {info.channels} channel(s), "
@@ -312,7 +347,9 @@ def _audio_info(path: Path) -> int:
         print("provenance: none (not written by latentdiff-edit, or its tags were stripped)")
     else:
         print("provenance: " + json.dumps(record, indent=2).replace("\n", "\n            "))
-    return 0
+    report = read_credentials(path, trust_anchors=trust)
+    print("\n".join(format_report(report)))
+    return 1 if report is not None and not report.signature_valid else 0
 
 
 def _batch(args) -> int:
@@ -321,7 +358,7 @@ def _batch(args) -> int:
     run_batch(
         args.input, args.output, model=args.model, settings=_settings(args), pitch_shift=args.pitch,
         intonation_scale=args.intonation, attributes=args.attributes, batch_size=args.batch_size,
-        resume=args.resume, overwrite=args.overwrite,
+        resume=args.resume, overwrite=args.overwrite, credentials=_credentials(args),
     )
     return 0
 

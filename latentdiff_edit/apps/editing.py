@@ -14,6 +14,7 @@ import importlib
 import json
 import math
 import os
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ from ..audio import (
     DEFAULT_MAX_SECONDS,
     MAX_TAG_CHARS,
     AudioInputError,
+    atomic_output,
     load_audio,
     prepare_audio,
     read_audio_tags,
@@ -35,6 +37,8 @@ from ..audio import (
 )
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 from ..features import measure_attributes
+from .credentials import SigningKey, resolve_signing_key, sign_file
+from .credentials import mime_type as credentials_mime_type
 
 EDIT_MODES = ("cfg", "direction")
 INVERSION_METHODS = ("ddim", "ddpm")
@@ -389,9 +393,42 @@ def provenance_tags(record: dict) -> dict[str, str]:
 
 
 def write_output(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int, record: dict,
-                 overwrite: bool = False) -> Path:
-    """Write an output atomically with its provenance tags (see `latentdiff_edit.audio.save_audio`)."""
-    return save_audio(path, audio, sampling_rate, tags=provenance_tags(record), overwrite=overwrite)
+                 overwrite: bool = False, credentials: SigningKey | bool = True,
+                 parent: str | os.PathLike | None = None) -> Path:
+    """
+    Write an output atomically with its provenance: the record as plain-text tags (see
+    `latentdiff_edit.audio.save_audio`) and, unless `credentials` is False, a signed C2PA manifest (see
+    `latentdiff_edit.apps.credentials`).
+
+    Args:
+        credentials (`SigningKey` or `bool`, *optional*, defaults to `True`): the key to sign with; True signs with
+            `resolve_signing_key()` (the user's key from the environment or config file, else the local self-signed
+            one); False writes no manifest.
+        parent (`str` or `os.PathLike`, *optional*): the input file: the manifest's parent ingredient.
+
+    Raises:
+        FileExistsError: `path` exists and `overwrite` is False.
+        ValueError: `path` is `parent`, its format cannot carry a manifest (WAV, FLAC and MP3 can), or signing failed.
+    """
+    tags = provenance_tags(record)
+    if credentials is False:
+        return save_audio(path, audio, sampling_rate, tags=tags, overwrite=overwrite)
+    path = Path(path)
+    format = credentials_mime_type(path)
+    if parent is not None and path.resolve() == Path(parent).resolve():
+        raise ValueError(f"refusing to overwrite the input file {parent}; choose another output")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    signing_key = resolve_signing_key() if credentials is True else credentials
+    # samples and tags go to a temporary file; its signed copy then replaces `path` in one `os.replace`
+    unsigned = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.unsigned{path.suffix}")
+    try:
+        save_audio(unsigned, audio, sampling_rate, tags=tags)
+        with atomic_output(path) as temporary:
+            sign_file(unsigned, temporary, record, signing_key, parent=parent, format=format)
+    finally:
+        unsigned.unlink(missing_ok=True)
+    return path
 
 
 def read_provenance(path: str | os.PathLike) -> dict | None:
