@@ -4,8 +4,8 @@ __version__ = "0.1.0"
 
 from .attributes import AttributeSchema, SourceAttributes
 from .audio import AudioInputError
-from .default_model import DEFAULT_MODEL_DIR, load_default_pipeline
 from .defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from .loading import DEFAULT_MODEL_DIR, load_default_pipeline, load_pipeline
 from .models import LatentDenoiser1D, LatentDenoiserOutput
 from .pipelines import (
     EditDirection,
@@ -30,4 +30,5 @@ __all__ = [
     "VoiceEditPipelineOutput",
     "VoiceInversionOutput",
     "load_default_pipeline",
+    "load_pipeline",
 ]

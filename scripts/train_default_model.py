@@ -84,7 +84,7 @@ def main(argv=None):
              "--output_dir", work / "ldm", "--resume_from_checkpoint", "latest", *recipe["ldm"]])
         (work / "ldm" / "DONE").touch()
 
-    from latentdiff_edit.default_model import DEFAULT_MODEL_DIR
+    from latentdiff_edit.loading import DEFAULT_MODEL_DIR
 
     export = args.export_dir or DEFAULT_MODEL_DIR
     if export.exists():

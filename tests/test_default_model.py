@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latentdiff_edit import load_default_pipeline
-from latentdiff_edit.default_model import default_model_path
+from latentdiff_edit.loading import default_model_path
 from latentdiff_edit.testing import harmonic_tone
 
 

@@ -10,7 +10,8 @@ import pytest
 from huggingface_hub import ModelCard
 
 from latentdiff_edit import VoiceEditPipeline
-from latentdiff_edit.apps.hub import ModelNotFoundError, load_pipeline, model_label, prepare_for_hub, resolve_model
+from latentdiff_edit.apps.hub import prepare_for_hub
+from latentdiff_edit.loading import ModelNotFoundError, load_pipeline, model_label, resolve_model
 from latentdiff_edit.testing import harmonic_tone, tiny_components
 
 

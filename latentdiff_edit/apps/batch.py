@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from ..audio import atomic_output, output_format
 from ..data.manifest import read_manifest
+from ..loading import load_pipeline, model_label
 from .credentials import SigningKey, resolve_signing_key
 from .credentials import mime_type as credentials_mime_type
 from .editing import (
@@ -49,7 +50,6 @@ from .editing import (
     provenance_record,
     write_output,
 )
-from .hub import load_pipeline, model_label
 
 MANIFEST_NAME = "manifest.jsonl"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3")

@@ -30,6 +30,7 @@ from transformers.utils import logging as transformers_logging
 from .. import __version__
 from ..audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ..loading import load_pipeline, model_label
 from .credentials import format_report, read_credentials, resolve_signing_key
 from .credentials import mime_type as credentials_mime_type
 from .editing import (
@@ -49,7 +50,6 @@ from .editing import (
     read_provenance,
     write_output,
 )
-from .hub import load_pipeline, model_label
 
 USER_ERROR_STATUS = 2
 

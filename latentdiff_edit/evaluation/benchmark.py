@@ -75,12 +75,12 @@ from accelerate.utils import parse_flag_from_env, set_seed
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..apps.hub import model_label, resolve_model
 from ..attributes import MEASURABLE
 from ..audio import DEFAULT_MAX_SECONDS, load_audio, prepare_audio, save_audio
 from ..data.manifest import read_manifest
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 from ..features import measure_attributes
+from ..loading import model_label, resolve_model
 from ..pipelines import VoiceEditPipeline
 from . import (
     BASELINES,
