@@ -152,6 +152,16 @@ class AttributeSchema:
             if (lo is not None and value < lo) or (hi is not None and value > hi):
                 raise ValueError(f"`{name}`={value} is outside the range [{lo}, {hi}] this model was trained on")
 
+    def describe(self, name: str) -> str:
+        """The values `name` takes, in words (for `latentdiff-edit info` and model cards)."""
+        spec = self.by_name[name]
+        if spec["type"] == "categorical":
+            return ", ".join(spec["categories"])
+        if spec["type"] == "continuous":
+            return (f"range [{spec.get('min', '-inf')}, {spec.get('max', 'inf')}], mean {spec['mean']:g}, "
+                    f"std {spec['std']:g}")
+        return f"{spec['dim']} feature(s) per latent frame, measured on the source"
+
     def frame_tensor(self, name: str, contour: np.ndarray) -> torch.Tensor:
         """One clip's frame attribute in natural units `(frames,)` → normalized features `(dim, frames)`."""
         spec = self.by_name[name]

@@ -44,8 +44,8 @@ def test_model_card(published):
     card = ModelCard.load(folder / "README.md")
     assert card.data.library_name == "diffusers" and card.data.license == "apache-2.0"
     assert "voice-editing" in card.data.tags
-    for text in ("| `style` | categorical | `neutral`, `low-flat-slow`, `high-wide-fast` |",
-                 "| `rate` | continuous | [0.0, 12.0]", "`pitch_shift_error_st` | 0.4321",
+    for text in ("| `style` | categorical | neutral, low-flat-slow, high-wide-fast |",
+                 "| `rate` | continuous | range [0.0, 12.0], mean 3, std 1 |", "`pitch_shift_error_st` | 0.4321",
                  "synthetic harmonic tones", "pip install latentdiff-edit==", 'load_pipeline("org/voice-edit")',
                  "8000 Hz, hop 8 samples"):
         assert text in card.text, text

@@ -323,13 +323,8 @@ def _info(args) -> int:
           f"{config.latent_channels} latent channels)")
     print("attributes:")
     for spec in pipe.schema.specs:
-        if spec["type"] == "categorical":
-            detail = ", ".join(spec["categories"])
-        elif spec["type"] == "continuous":
-            detail = f"range [{spec.get('min', '-inf')}, {spec.get('max', 'inf')}]"
-        else:
-            detail = f"{spec['dim']} feature(s) per frame, measured on the source"
-            detail += " (edit with --pitch / --intonation)" if spec["name"] == "f0" else ""
+        detail = pipe.schema.describe(spec["name"])
+        detail += " (edit with --pitch / --intonation)" if spec["name"] == "f0" else ""
         print(f"  {spec['name']:<14}{spec['type']:<13}{detail}")
     training = config.training_info
     print("training:      " + (json.dumps(training, indent=2).replace("\n", "\n               ") if training

@@ -24,6 +24,7 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData
 
 from .. import __version__
+from ..attributes import AttributeSchema
 
 # Loading lives in the core (`latentdiff_edit.loading`); these names stay importable from here for the Hub's readers.
 from ..loading import ModelNotFoundError, load_pipeline, model_label, resolve_model  # noqa: F401
@@ -89,6 +90,7 @@ def write_model_card(
     codec = json.loads((pipeline_dir / "codec" / "config.json").read_text())
     scheduler_path = pipeline_dir / "scheduler" / "scheduler_config.json"
     scheduler = json.loads(scheduler_path.read_text()) if scheduler_path.is_file() else {}
+    schema = AttributeSchema(denoiser.get("attributes") or [])
     training = training if training is not None else denoiser.get("training_info")
     repo_id = repo_id or pipeline_dir.resolve().name
     sampling_rate = codec.get("sampling_rate")
@@ -132,7 +134,8 @@ def write_model_card(
             ],
         ),
         "## Attribute schema",
-        _table(["name", "type", "values"], [_schema_row(spec) for spec in denoiser.get("attributes") or []])
+        _table(["name", "type", "values"], [[f"`{spec['name']}`", spec["type"], schema.describe(spec["name"])]
+                                             for spec in schema.specs])
         or "This denoiser is unconditional.",
         "## Training data and recipe",
         _key_values(training) or "Not recorded with this checkpoint.",
@@ -147,16 +150,6 @@ def write_model_card(
     path = pipeline_dir / "README.md"
     card.save(path)
     return path
-
-
-def _schema_row(spec: dict) -> list[str]:
-    if spec["type"] == "categorical":
-        values = ", ".join(f"`{c}`" for c in spec["categories"])
-    elif spec["type"] == "continuous":
-        values = f"[{spec.get('min', '-inf')}, {spec.get('max', 'inf')}], mean {spec.get('mean')}, std {spec.get('std')}"
-    else:
-        values = f"{spec.get('dim', 1)} feature(s) per latent frame"
-    return [f"`{spec['name']}`", spec["type"], values]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

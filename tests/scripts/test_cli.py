@@ -155,7 +155,7 @@ def test_info_describes_a_model(tiny_pipeline_dir, capsys):
     assert status == 0, err
     assert "8000 Hz" in out and "training:      not recorded" in out
     for line in ("rate          continuous   range [0.0, 12.0]", "style         categorical  neutral, low-flat-slow",
-                 "f0            frame        2 feature(s) per frame, measured on the source (edit with --pitch"):
+                 "f0            frame        2 feature(s) per latent frame, measured on the source (edit with --pitch"):
         assert line in out
 
 
