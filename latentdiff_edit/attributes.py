@@ -207,6 +207,35 @@ class AttributeSchema:
         return conditions
 
 
+def direction_endpoints(
+    schema: AttributeSchema, source_values: Mapping, target_values: Mapping
+) -> tuple[dict, dict]:
+    """
+    The clip-level values a condition-space direction goes from and to, for `construct_direction([start], [end])`.
+
+    It starts at the source's value of each target attribute (measured, or a label the caller gave), or at the null
+    condition when that is unknown; continuous values are clipped to the range the model was trained on, which the
+    schema refuses to leave (a measured value can lie outside it).
+
+    Returns:
+        `tuple[dict, dict]`: the start and end values.
+    """
+    start, end = {}, {}
+    for name, target in target_values.items():
+        spec = schema.by_name[name]
+        value = _value(SourceAttributes(None, None, dict(source_values)), name)
+        if spec["type"] == "continuous":
+            low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
+            if value is not None:
+                start[name] = float(np.clip(float(value), low, high))
+            end[name] = float(np.clip(float(target), low, high))
+        else:
+            if value is not None and value in spec.get("categories", ()):
+                start[name] = value
+            end[name] = target
+    return start, end
+
+
 def _value(source: SourceAttributes, name: str):
     if name == "f0":
         return source.f0_hz

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..attributes import MEASURABLE
+from ..attributes import MEASURABLE, direction_endpoints
 from ..audio import (
     DEFAULT_MAX_SECONDS,
     MAX_TAG_CHARS,
@@ -267,14 +267,8 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
                             inversion_depth=settings.inversion_depth, max_seconds=settings.max_seconds,
                             method=settings.inversion, generator=torch.Generator("cpu").manual_seed(settings.seed))
     measured = inversion.source_attributes[0].values
-    # The direction starts at what the source measures (unmeasurable labels start at the null condition); measured
-    # values outside the model's range are clamped to it, since the schema refuses them as they are.
-    source_values = {}
-    for name in job.edit.attributes:
-        spec, value = pipe.schema.by_name[name], measured.get(name)
-        if spec["type"] == "continuous" and value is not None and math.isfinite(value):
-            source_values[name] = float(np.clip(value, spec.get("min", -np.inf), spec.get("max", np.inf)))
-    direction = pipe.construct_direction([source_values], [job.edit.attributes], space="condition")
+    start, end = direction_endpoints(pipe.schema, measured, job.edit.attributes)
+    direction = pipe.construct_direction([start], [end], space="condition")
     output = pipe(
         inversion=inversion,
         pitch_shift=job.edit.pitch_shift,

@@ -75,7 +75,7 @@ from accelerate.utils import parse_flag_from_env, set_seed
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..attributes import MEASURABLE
+from ..attributes import MEASURABLE, direction_endpoints
 from ..audio import DEFAULT_MAX_SECONDS, load_audio, prepare_audio, save_audio
 from ..data.manifest import read_manifest
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
@@ -527,26 +527,14 @@ def source_labels(schema, clip: dict) -> dict:
     return labels
 
 
-def direction_endpoints(schema, edit: Edit, source_values: dict) -> tuple[dict, dict]:
-    """The attribute values a direction goes from and to. It starts at the source's measured value (or its label;
-    the null condition when neither is known); continuous values are clipped to the range the model was trained on,
-    which the schema refuses to leave."""
-    name = "intonation" if edit.kind == "intonation" else edit.kind
-    spec = schema.by_name[name]
-    start = source_values.get(name)
-    if isinstance(start, float) and math.isnan(start):
-        start = None
-    if spec["type"] != "continuous":
-        return ({name: start} if start is not None else {}), {name: edit.value}
-    low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
-    if edit.kind == "intonation":
-        if start is None:
-            raise ValueError("the source's intonation is unknown (no voiced frames): nothing to scale")
-        target = float(start) * edit.intonation_scale
-    else:
-        target = float(edit.value)
-    source = {name: float(np.clip(start, low, high))} if start is not None else {}
-    return source, {name: float(np.clip(target, low, high))}
+def direction_target(edit: Edit, source_values: dict) -> dict:
+    """The target of a direction edit: the attribute's value, or for intonation the source's F0 spread scaled."""
+    if edit.kind != "intonation":
+        return {edit.kind: edit.value}
+    start = source_values.get("intonation")
+    if start is None or not math.isfinite(start):
+        raise ValueError("the source's intonation is unknown (no voiced frames): nothing to scale")
+    return {"intonation": float(start) * edit.intonation_scale}
 
 
 def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndarray, inversion, args) -> tuple:
@@ -563,7 +551,8 @@ def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndar
                       attributes=edit.attributes or None, **common)
         return output.audios[0, : output.num_samples[0]], {}
     if method == "direction":
-        start, target = direction_endpoints(pipe.schema, edit, inversion.source_attributes[0].values)
+        source_values = inversion.source_attributes[0].values
+        start, target = direction_endpoints(pipe.schema, source_values, direction_target(edit, source_values))
         direction = pipe.construct_direction([start], [target], space="condition")
         output = pipe(direction=direction, strength=1.0, **common)
         return output.audios[0, : output.num_samples[0]], {"direction_from": start, "direction_to": target}
