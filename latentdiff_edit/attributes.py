@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .features import extract_f0, frame_energy_db, hz_to_semitones, measure_attributes
+from .features import extract_f0, frame_energy_db, hz_to_semitones, measure_attributes, semitones_to_hz
 
 ATTRIBUTE_TYPES = ("frame", "continuous", "categorical")
 # Clip-level continuous attributes the toolkit can measure on audio (name -> key of `measure_attributes`).
@@ -102,7 +102,7 @@ class SourceAttributes:
             semitones = hz_to_semitones(f0[voiced])
             centre = float(np.mean(semitones))
             semitones = centre + intonation_scale * (semitones - centre) + pitch_shift
-            f0[voiced] = 100.0 * np.power(2.0, semitones / 12.0)
+            f0[voiced] = semitones_to_hz(semitones)
         new_values = dict(self.values)
         if "pitch" in new_values and new_values["pitch"] is not None:
             new_values["pitch"] = float(new_values["pitch"]) * 2 ** (pitch_shift / 12)

@@ -77,6 +77,12 @@ def frame_energy_db(audio: np.ndarray, hop_length: int, num_frames: int | None =
     return (20.0 * np.log10(rms)).astype(np.float32)
 
 
+def speech_frames(energy_db: np.ndarray) -> np.ndarray:
+    """Which frames count as speech: those within 50 dB (`SILENCE_DB`) of the loudest frame, and above -70 dBFS."""
+    energy_db = np.asarray(energy_db)
+    return energy_db > max(energy_db.max() + SILENCE_DB, -70.0)
+
+
 def voiced_runs(voiced: np.ndarray) -> int:
     voiced = np.asarray(voiced, dtype=bool)
     return int(np.sum(voiced[1:] & ~voiced[:-1]) + (1 if len(voiced) and voiced[0] else 0))
@@ -94,7 +100,7 @@ def measure_attributes(audio: np.ndarray, sampling_rate: int) -> dict[str, float
     hop = int(round(0.01 * sampling_rate))
     f0 = extract_f0(audio, sampling_rate, hop_length=hop)
     energy = frame_energy_db(audio, hop, num_frames=len(f0))
-    active = energy > max(energy.max() + SILENCE_DB, -70.0)
+    active = speech_frames(energy)
     if active.any():
         first, last = np.argmax(active), len(active) - 1 - np.argmax(active[::-1])
         speech_duration = (last - first + 1) * hop / sampling_rate

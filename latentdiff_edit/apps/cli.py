@@ -263,9 +263,6 @@ def _edit(args) -> int:
 
 
 def _print_achieved(edit: ClipEdit, figures: dict) -> None:
-    if "pitch_shift_st" not in figures:
-        print("achieved: not measured (latentdiff_edit.evaluation is not importable)")
-        return
     print(f"achieved: pitch shift {_number(figures['pitch_shift_st'], '+.2f')} st "
           f"(requested {edit.pitch_shift:+.2f} st)")
     if "intonation_scale" in figures:

@@ -10,7 +10,6 @@ with a crossfade), measure what the edit did, and write the result atomically wi
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -36,6 +35,7 @@ from ..audio import (
     save_audio,
 )
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ..evaluation import f0_spread_semitones, pitch_shift_semitones
 from ..features import measure_attributes
 from .credentials import SigningKey, resolve_signing_key, sign_file
 from .credentials import mime_type as credentials_mime_type
@@ -311,43 +311,20 @@ def splice(source: np.ndarray, edited_span: np.ndarray, start: int, crossfade: i
 def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict:
     """
     What the source was and what the edit did: the source's median F0 (Hz), F0 spread (semitones) and rate, the
-    measured pitch shift and intonation scale when `latentdiff_edit.evaluation` is importable, and the edited clip's
-    value of every measurable attribute that was set. NaN (nothing voiced) becomes None.
+    measured pitch shift and intonation scale, and the edited clip's value of every measurable attribute that was
+    set. NaN (nothing voiced) becomes None.
     """
     values = result.source_values
     figures = {"source_f0_hz": values.get("pitch"), "source_f0_spread_st": values.get("intonation"),
                "source_rate": values.get("rate")}
-    evaluation = _evaluation()
-    if evaluation is not None:
-        figures["pitch_shift_st"] = _safe(evaluation.pitch_shift_semitones, job.edited_span, result.edited_span,
-                                          sampling_rate)
-        if job.edit.intonation_scale != 1.0:
-            spread = _safe(evaluation.f0_spread_semitones, result.edited_span, sampling_rate)
-            source_spread = values.get("intonation")
-            if spread is not None and source_spread:
-                figures["intonation_scale"] = spread / source_spread
+    figures["pitch_shift_st"] = pitch_shift_semitones(job.edited_span, result.edited_span, sampling_rate)
+    if job.edit.intonation_scale != 1.0 and values.get("intonation"):
+        figures["intonation_scale"] = f0_spread_semitones(result.edited_span, sampling_rate) / values["intonation"]
     measurable = [name for name in job.edit.attributes if name in MEASURABLE]
     if measurable:
         edited = measure_attributes(result.edited_span.astype(np.float64), sampling_rate)
         figures.update({f"edited_{name}": edited[MEASURABLE[name]] for name in measurable})
     return {k: (None if v is None or not math.isfinite(v) else round(float(v), 4)) for k, v in figures.items()}
-
-
-def _evaluation():
-    # The evaluation package is optional and may be mid-development: a failing import only costs the figures.
-    try:
-        evaluation = importlib.import_module("latentdiff_edit.evaluation")
-    except Exception:
-        return None
-    return evaluation if hasattr(evaluation, "pitch_shift_semitones") else None
-
-
-def _safe(metric, *args):
-    # A metric that fails (e.g. a tracker on an odd clip) leaves its figure empty; it never fails the edit.
-    try:
-        return float(metric(*args))
-    except Exception:
-        return None
 
 
 def provenance_record(model: str, job: EditJob, settings: EditSettings, operation: str = "edit",

@@ -24,15 +24,7 @@ from parselmouth.praat import call
 
 from ..features import F0_CEILING_HZ, F0_FLOOR_HZ
 from ._optional import import_optional
-
-
-def _as_mono(audio: np.ndarray) -> np.ndarray:
-    audio = np.asarray(audio, dtype=np.float64)
-    if audio.ndim == 2 and 1 in audio.shape:
-        audio = audio.reshape(-1)
-    if audio.ndim != 1:
-        raise ValueError(f"`audio` must be a mono waveform of shape (num_samples,), got shape {audio.shape}.")
-    return audio
+from .metrics import as_mono
 
 
 def _fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
@@ -84,7 +76,7 @@ def world_pitch_shift(
     """
     _check_edit(semitones, f0_scale)
     pyworld = import_optional("pyworld", "`world_pitch_shift`")
-    audio = np.ascontiguousarray(_as_mono(audio))
+    audio = np.ascontiguousarray(as_mono(audio))
     f0, times = pyworld.harvest(audio, sampling_rate, f0_floor=f0_floor, f0_ceil=f0_ceiling, frame_period=frame_period)
     envelope = pyworld.cheaptrick(audio, f0, times, sampling_rate)
     # threshold 0: Harvest's F0 decides voicing; D4C's own default (0.85) marks every frame aperiodic below 16 kHz
@@ -145,7 +137,7 @@ def psola_pitch_shift(
         `np.ndarray`: the edited waveform, float32, shape `(num_samples,)`.
     """
     _check_edit(semitones, f0_scale)
-    audio = _as_mono(audio)
+    audio = as_mono(audio)
     sound = parselmouth.Sound(audio, sampling_frequency=sampling_rate)
     manipulation = call(sound, "To Manipulation", 0.01, f0_floor, f0_ceiling)
     pitch_tier = call(manipulation, "Extract pitch tier")
@@ -210,7 +202,7 @@ def phase_vocoder_pitch_shift(audio: np.ndarray, sampling_rate: int, semitones: 
         `np.ndarray`: the edited waveform, float32, shape `(num_samples,)`.
     """
     _check_edit(semitones, 1.0)
-    audio = _as_mono(audio)
+    audio = as_mono(audio)
     cents = int(round(100.0 * semitones))
     if cents == 0:
         return audio.astype(np.float32)

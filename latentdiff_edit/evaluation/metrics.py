@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from ..features import F0_CEILING_HZ, F0_FLOOR_HZ, SILENCE_DB, extract_f0, frame_energy_db, measure_attributes
+from ..features import F0_CEILING_HZ, F0_FLOOR_HZ, extract_f0, frame_energy_db, measure_attributes, speech_frames
 from ._optional import import_optional, is_available
 
 # Lengths that differ by more than this fraction are aligned with DTW instead of on time.
@@ -37,7 +37,8 @@ ASR_SAMPLING_RATE = 16000
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _as_mono(audio: np.ndarray, name: str = "audio") -> np.ndarray:
+def as_mono(audio: np.ndarray, name: str = "audio") -> np.ndarray:
+    """`audio` as float64 `(num_samples,)`; a multi-channel array is refused (metrics never downmix silently)."""
     audio = np.asarray(audio, dtype=np.float64)
     if audio.ndim == 2 and 1 in audio.shape:
         audio = audio.reshape(-1)
@@ -144,11 +145,10 @@ def _num_frames(num_samples: int, sampling_rate: int) -> int:
 
 
 def _speech_bounds(audio: np.ndarray, sampling_rate: int) -> tuple[int, int]:
-    """First and last sample of speech, with the rule of `features.measure_attributes` (frames within 50 dB of the
-    loudest frame)."""
+    """First and last sample of speech, by `features.speech_frames` (the rule `features.measure_attributes` uses)."""
     hop = _frame_hop(sampling_rate, 10.0)
     energy = frame_energy_db(audio, hop)
-    active = energy > max(energy.max() + SILENCE_DB, -70.0)
+    active = speech_frames(energy)
     if not active.any():
         return 0, 0
     first, last = int(np.argmax(active)), len(active) - 1 - int(np.argmax(active[::-1]))
@@ -184,7 +184,7 @@ def f0_contour(
     Returns:
         `np.ndarray` of shape `(ceil(num_samples / hop),)`, float32.
     """
-    audio = _as_mono(audio)
+    audio = as_mono(audio)
     hop_length = _frame_hop(sampling_rate, frame_period)
     return extract_f0(audio, sampling_rate, hop_length=hop_length, f0_floor=f0_floor, f0_ceiling=f0_ceiling)
 
@@ -217,7 +217,7 @@ def world_f0(
         `np.ndarray` of shape `(num_samples / hop + 1,)`, float32.
     """
     pyworld = import_optional("pyworld", "`world_f0`")
-    audio = np.ascontiguousarray(_as_mono(audio))
+    audio = np.ascontiguousarray(as_mono(audio))
     if method == "harvest":
         f0, _ = pyworld.harvest(audio, sampling_rate, f0_floor=f0_floor, f0_ceil=f0_ceiling, frame_period=frame_period)
     elif method == "dio":
@@ -261,7 +261,7 @@ def pitch_shift_semitones(source: np.ndarray, edited: np.ndarray, sampling_rate:
     Returns:
         `float`: the shift in semitones (positive = higher), or NaN when no frame is voiced in both clips.
     """
-    source, edited = _as_mono(source, "source"), _as_mono(edited, "edited")
+    source, edited = as_mono(source, "source"), as_mono(edited, "edited")
     source_f0 = f0_contour(source, sampling_rate)
     edited_f0 = f0_contour(edited, sampling_rate)
     source_index, edited_index = _align_frames(source, edited, sampling_rate)
@@ -304,7 +304,7 @@ def f0_spread_semitones(audio: np.ndarray, sampling_rate: int) -> float:
         sampling_rate (`int`):
             Sampling rate of `audio` in Hz.
     """
-    return measure_attributes(_as_mono(audio), sampling_rate)["f0_spread_st"]
+    return measure_attributes(as_mono(audio), sampling_rate)["f0_spread_st"]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ def speech_duration(audio: np.ndarray, sampling_rate: int) -> float:
         sampling_rate (`int`):
             Sampling rate of `audio` in Hz.
     """
-    start, end = _speech_bounds(_as_mono(audio), sampling_rate)
+    start, end = _speech_bounds(as_mono(audio), sampling_rate)
     return (end - start) / sampling_rate
 
 
@@ -344,7 +344,7 @@ def alignment_drift(source: np.ndarray, edited: np.ndarray, sampling_rate: int) 
     Returns:
         `float`: the slope d(edited frame) / d(source frame).
     """
-    source, edited = _as_mono(source, "source"), _as_mono(edited, "edited")
+    source, edited = as_mono(source, "source"), as_mono(edited, "edited")
     source = source[slice(*_speech_bounds(source, sampling_rate))]
     edited = edited[slice(*_speech_bounds(edited, sampling_rate))]
     if len(source) == 0 or len(edited) == 0:
@@ -488,7 +488,7 @@ def transcribe(audio: np.ndarray, sampling_rate: int, backend: str = "auto") -> 
         )
     if backend not in ("whisper", "pocketsphinx"):
         raise ValueError(f"`backend` must be 'auto', 'whisper' or 'pocketsphinx', got {backend!r}.")
-    audio_16k = _resample(_as_mono(audio), sampling_rate, ASR_SAMPLING_RATE)
+    audio_16k = _resample(as_mono(audio), sampling_rate, ASR_SAMPLING_RATE)
     if backend == "whisper":
         segments, _ = _whisper_model().transcribe(
             audio_16k, language="en", beam_size=5, condition_on_previous_text=False, without_timestamps=True
@@ -525,8 +525,8 @@ def mel_cepstral_distance(reference: np.ndarray, test: np.ndarray, sampling_rate
     Returns:
         `float`: MCD in dB (0.0 for identical clips).
     """
-    reference_cepstrum = _mel_cepstrum(_as_mono(reference, "reference"), sampling_rate)[:, 1:]
-    test_cepstrum = _mel_cepstrum(_as_mono(test, "test"), sampling_rate)[:, 1:]
+    reference_cepstrum = _mel_cepstrum(as_mono(reference, "reference"), sampling_rate)[:, 1:]
+    test_cepstrum = _mel_cepstrum(as_mono(test, "test"), sampling_rate)[:, 1:]
     if dtw:
         reference_index, test_index = _dtw_path(_euclidean_cost(reference_cepstrum, test_cepstrum))
     else:
@@ -549,7 +549,7 @@ def _voice_encoder():
 
 def _speaker_embedding(audio: np.ndarray, sampling_rate: int) -> np.ndarray:
     resemblyzer = import_optional("resemblyzer", "`speaker_similarity`")
-    wav = resemblyzer.preprocess_wav(_as_mono(audio).astype(np.float32), source_sr=sampling_rate)
+    wav = resemblyzer.preprocess_wav(as_mono(audio).astype(np.float32), source_sr=sampling_rate)
     return _voice_encoder().embed_utterance(wav)
 
 
@@ -578,7 +578,7 @@ def speaker_similarity(audio_a: np.ndarray, audio_b: np.ndarray, sampling_rate: 
 
 
 def _paired(reference: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    reference, test = _as_mono(reference, "reference"), _as_mono(test, "test")
+    reference, test = as_mono(reference, "reference"), as_mono(test, "test")
     length = min(len(reference), len(test))
     return reference[:length], test[:length]
 
@@ -643,7 +643,7 @@ def dnsmos(audio: np.ndarray, sampling_rate: int) -> dict[str, float]:
         on a 1-5 scale.
     """
     speechmos_dnsmos = import_optional("speechmos.dnsmos", "`dnsmos`")
-    audio_16k = np.clip(_resample(_as_mono(audio), sampling_rate, 16000), -1.0, 1.0).astype(np.float64)
+    audio_16k = np.clip(_resample(as_mono(audio), sampling_rate, 16000), -1.0, 1.0).astype(np.float64)
     scores = speechmos_dnsmos.run(audio_16k, sr=16000)
     return {key: float(scores[key]) for key in ("ovrl_mos", "sig_mos", "bak_mos", "p808_mos")}
 
@@ -668,7 +668,7 @@ def log_mel_distance(audio_a: np.ndarray, audio_b: np.ndarray, sampling_rate: in
     Returns:
         `float`: mean |log mel_a - log mel_b| in nepers (0.0 for identical clips; 1.0 is a factor e in magnitude).
     """
-    log_mel_a = _log_mel(_as_mono(audio_a, "audio_a"), sampling_rate)
-    log_mel_b = _log_mel(_as_mono(audio_b, "audio_b"), sampling_rate)
+    log_mel_a = _log_mel(as_mono(audio_a, "audio_a"), sampling_rate)
+    log_mel_b = _log_mel(as_mono(audio_b, "audio_b"), sampling_rate)
     num_frames = min(len(log_mel_a), len(log_mel_b))
     return float(np.mean(np.abs(log_mel_a[:num_frames] - log_mel_b[:num_frames])))
