@@ -17,6 +17,7 @@ _PIP_NAMES = {
     "jiwer": "jiwer",
     "pocketsphinx": "pocketsphinx",
     "scipy": "scipy",
+    "librosa": "librosa",
 }
 
 

@@ -87,6 +87,7 @@ from . import (
     alignment_drift,
     dnsmos,
     f0_contour,
+    f0_rmse_semitones,
     f0_spread_semitones,
     latent_snr_db,
     log_mel_distance,
@@ -101,10 +102,6 @@ from . import (
     word_error_rate,
 )
 from ._optional import is_available
-
-# The DTW of `mel_cepstral_distance` and `alignment_drift`, reused so that the oracle's F0 RMSE pairs frames exactly
-# as its MCD does. (A public `dtw_frame_pairs` in `evaluation.metrics` would be the cleaner home for this.)
-from .metrics import _dtw_path, _euclidean_cost, _mel_cepstrum
 
 logger = logging.getLogger(__name__)
 
@@ -422,32 +419,6 @@ def measure_cost(record: dict, audio_seconds: float, device: torch.device, extra
         record["peak_rss_increase_mb"] = _clean(max(peak - rss_before, 0.0))
     if device.type == "cuda":
         record["cuda_peak_mb"] = _clean(torch.cuda.max_memory_allocated(device) / 2**20)
-
-
-def f0_rmse_semitones(reference: np.ndarray, test: np.ndarray, sampling_rate: int) -> float:
-    """
-    RMS difference in semitones between the F0 of two renditions of the same content, over the frames voiced in both
-    along the DTW path of their mel-cepstra (c_1 ... c_24, the alignment `mel_cepstral_distance` uses; the spectral
-    envelope barely moves with pitch, so the path follows the words, not the F0).
-
-    Args:
-        reference (`np.ndarray`): mono waveform of the true rendering, `(num_samples,)`.
-        test (`np.ndarray`): mono waveform of the output to score.
-        sampling_rate (`int`): rate of both clips.
-
-    Returns:
-        `float`: the RMSE in semitones, NaN when no aligned frame is voiced in both.
-    """
-    reference_f0 = f0_contour(reference, sampling_rate)  # (num_frames,), 10 ms frames, 0 = unvoiced
-    test_f0 = f0_contour(test, sampling_rate)
-    reference_cepstrum = _mel_cepstrum(np.asarray(reference, np.float64), sampling_rate)[: len(reference_f0), 1:]
-    test_cepstrum = _mel_cepstrum(np.asarray(test, np.float64), sampling_rate)[: len(test_f0), 1:]
-    rows, cols = _dtw_path(_euclidean_cost(reference_cepstrum, test_cepstrum))
-    paired_reference, paired_test = reference_f0[rows].astype(np.float64), test_f0[cols].astype(np.float64)
-    voiced = (paired_reference > 0) & (paired_test > 0)
-    if not voiced.any():
-        return float("nan")
-    return float(np.sqrt(np.mean((12.0 * np.log2(paired_test[voiced] / paired_reference[voiced])) ** 2)))
 
 
 def measure_source(source: np.ndarray, sampling_rate: int, text: str | None, asr: str) -> dict:

@@ -92,39 +92,13 @@ def _mel_cepstrum(audio: np.ndarray, sampling_rate: int, num_coefficients: int =
     return scipy_fft.dct(log_mel, type=2, axis=-1, norm=None)[:, :num_coefficients] / (2.0 * n_mels)
 
 
-def _dtw_path(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Minimum-cost monotonic path through `cost` (N, M) with steps (1, 1), (1, 0), (0, 1) (Sakoe & Chiba, 1978).
-
-    Returns the index arrays `(rows, cols)` of the path, from (0, 0) to (N - 1, M - 1). Cells on one anti-diagonal do
-    not depend on each other, so each anti-diagonal is filled in one vectorised step: O(N + M) Python iterations.
-    """
-    num_rows, num_cols = cost.shape
-    accumulated = np.full((num_rows + 1, num_cols + 1), np.inf)
-    accumulated[0, 0] = 0.0
-    for diagonal in range(2, num_rows + num_cols + 1):
-        rows = np.arange(max(1, diagonal - num_cols), min(num_rows, diagonal - 1) + 1)
-        cols = diagonal - rows
-        best_previous = np.minimum(
-            np.minimum(accumulated[rows - 1, cols - 1], accumulated[rows - 1, cols]), accumulated[rows, cols - 1]
-        )
-        accumulated[rows, cols] = cost[rows - 1, cols - 1] + best_previous
-    path_rows, path_cols = [num_rows - 1], [num_cols - 1]
-    row, col = num_rows, num_cols
-    while (row, col) != (1, 1):
-        candidates = ((row - 1, col - 1), (row - 1, col), (row, col - 1))
-        row, col = min(candidates, key=lambda cell: accumulated[cell])
-        path_rows.append(row - 1)
-        path_cols.append(col - 1)
-    return np.asarray(path_rows[::-1]), np.asarray(path_cols[::-1])
-
-
-def _euclidean_cost(features_a: np.ndarray, features_b: np.ndarray) -> np.ndarray:
-    squared = (
-        np.sum(features_a**2, axis=1)[:, None]
-        + np.sum(features_b**2, axis=1)[None, :]
-        - 2.0 * features_a @ features_b.T
-    )
-    return np.sqrt(np.maximum(squared, 0.0))
+def _dtw_path(features_a: np.ndarray, features_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frame pairs `(rows, cols)`, from (0, 0) to (N - 1, M - 1), along the minimum-cost monotonic path between
+    feature sequences `(N, D)` and `(M, D)` under the Euclidean distance, with steps (1, 1), (1, 0) and (0, 1)
+    (Sakoe & Chiba, 1978), by `librosa.sequence.dtw`."""
+    librosa_sequence = import_optional("librosa.sequence", "DTW alignment (MCD, pitch shift, alignment drift)")
+    _, path = librosa_sequence.dtw(X=features_a.T, Y=features_b.T, metric="euclidean")  # path: (L, 2), end first
+    return path[::-1, 0], path[::-1, 1]
 
 
 def _align_frames(source: np.ndarray, edited: np.ndarray, sampling_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +111,7 @@ def _align_frames(source: np.ndarray, edited: np.ndarray, sampling_rate: int) ->
     # c_0 (loudness) is left out so that a level change does not bend the path
     source_cepstrum = _mel_cepstrum(source, sampling_rate)[:num_source, 1:]
     edited_cepstrum = _mel_cepstrum(edited, sampling_rate)[:num_edited, 1:]
-    return _dtw_path(_euclidean_cost(source_cepstrum, edited_cepstrum))
+    return _dtw_path(source_cepstrum, edited_cepstrum)
 
 
 def _num_frames(num_samples: int, sampling_rate: int) -> int:
@@ -351,7 +325,7 @@ def alignment_drift(source: np.ndarray, edited: np.ndarray, sampling_rate: int) 
         raise ValueError("`alignment_drift` needs speech in both clips; one of them is silent.")
     source_cepstrum = _mel_cepstrum(source, sampling_rate)[:, 1:]
     edited_cepstrum = _mel_cepstrum(edited, sampling_rate)[:, 1:]
-    source_index, edited_index = _dtw_path(_euclidean_cost(source_cepstrum, edited_cepstrum))
+    source_index, edited_index = _dtw_path(source_cepstrum, edited_cepstrum)
     if np.ptp(source_index) == 0:
         return float("nan")
     slope, _ = np.polyfit(source_index.astype(np.float64), edited_index.astype(np.float64), 1)
@@ -528,11 +502,39 @@ def mel_cepstral_distance(reference: np.ndarray, test: np.ndarray, sampling_rate
     reference_cepstrum = _mel_cepstrum(as_mono(reference, "reference"), sampling_rate)[:, 1:]
     test_cepstrum = _mel_cepstrum(as_mono(test, "test"), sampling_rate)[:, 1:]
     if dtw:
-        reference_index, test_index = _dtw_path(_euclidean_cost(reference_cepstrum, test_cepstrum))
+        reference_index, test_index = _dtw_path(reference_cepstrum, test_cepstrum)
     else:
         reference_index = test_index = np.arange(min(len(reference_cepstrum), len(test_cepstrum)))
     difference = reference_cepstrum[reference_index] - test_cepstrum[test_index]  # (num_pairs, 24)
     return float(np.mean(MCD_CONSTANT * np.sqrt(np.sum(difference**2, axis=1))))
+
+
+def f0_rmse_semitones(reference: np.ndarray, test: np.ndarray, sampling_rate: int) -> float:
+    """
+    RMS difference in semitones between the F0 of two renditions of the same content, over the frames voiced in both
+    along the DTW path of their mel-cepstra (c_1 ... c_24, the alignment `mel_cepstral_distance` uses; the spectral
+    envelope barely moves with pitch, so the path follows the words, not the F0).
+
+    Args:
+        reference (`np.ndarray`): mono waveform of the true rendering, `(num_samples,)`.
+        test (`np.ndarray`): mono waveform of the output to score.
+        sampling_rate (`int`): rate of both clips.
+
+    Returns:
+        `float`: the RMSE in semitones, NaN when no aligned frame is voiced in both.
+    """
+    reference, test = as_mono(reference, "reference"), as_mono(test, "test")
+    reference_f0 = f0_contour(reference, sampling_rate)  # (num_frames,), 10 ms frames, 0 = unvoiced
+    test_f0 = f0_contour(test, sampling_rate)
+    reference_cepstrum = _mel_cepstrum(reference, sampling_rate)[: len(reference_f0), 1:]
+    test_cepstrum = _mel_cepstrum(test, sampling_rate)[: len(test_f0), 1:]
+    rows, cols = _dtw_path(reference_cepstrum, test_cepstrum)
+    paired_reference, paired_test = reference_f0[rows].astype(np.float64), test_f0[cols].astype(np.float64)
+    voiced = (paired_reference > 0) & (paired_test > 0)
+    if not voiced.any():
+        return float("nan")
+    return float(np.sqrt(np.mean((12.0 * np.log2(paired_test[voiced] / paired_reference[voiced])) ** 2)))
+
 
 
 # ----------------------------------------------------------------------------------------------------------------------

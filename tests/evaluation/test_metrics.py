@@ -21,6 +21,7 @@ from latentdiff_edit.evaluation import (
     BASELINES,
     alignment_drift,
     f0_contour,
+    f0_rmse_semitones,
     f0_spread_semitones,
     latent_snr_db,
     log_mel_distance,
@@ -209,6 +210,16 @@ def test_mel_cepstral_distance():
 # ----------------------------------------------------------------------------------------------------------------------
 # Voice and quality
 # ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_f0_rmse_follows_the_words_through_a_tempo_change():
+    pytest.importorskip("librosa")
+    segment_f0 = [180.0, 240.0, 160.0, 210.0]
+    source = vowel_sequence(segment_f0, segment_duration=0.3)
+    # the same vowels slower and 2 semitones up: DTW on the envelope pairs the vowels, so the RMSE is the shift
+    target = vowel_sequence(segment_f0, segment_duration=0.39, semitones=2.0)
+    assert f0_rmse_semitones(source, source, SAMPLING_RATE) == 0.0
+    assert f0_rmse_semitones(source, target, SAMPLING_RATE) == pytest.approx(2.0, abs=0.4)
 
 
 def test_speaker_similarity():
