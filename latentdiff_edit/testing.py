@@ -8,6 +8,7 @@ from diffusers import DDIMInverseScheduler, DDIMScheduler
 from transformers import EncodecConfig, EncodecModel
 
 from .models.denoiser import LatentDenoiser1D
+from .models.vocoder import VocosVocoder
 from .training import scheduler_config
 
 TINY_SCHEMA = [
@@ -27,6 +28,13 @@ def tiny_codec(sampling_rate: int = 8000) -> EncodecModel:
         normalize=False, use_causal_conv=False, target_bandwidths=[1.0],
     )
     return EncodecModel(config).eval()
+
+
+def tiny_vocoder(latent_channels: int = 8, hop_length: int = 8, sampling_rate: int = 8000) -> VocosVocoder:
+    """A Vocos decoder for `tiny_codec`'s latents (hop 8)."""
+    torch.manual_seed(0)
+    return VocosVocoder(latent_channels=latent_channels, dim=16, intermediate_dim=32, num_layers=1,
+                        n_fft=4 * hop_length, hop_length=hop_length, sampling_rate=sampling_rate).eval()
 
 
 def tiny_denoiser(latent_channels: int = 8, schema=TINY_SCHEMA, frame_fourier_features: int = 2) -> LatentDenoiser1D:

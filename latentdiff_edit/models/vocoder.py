@@ -62,6 +62,10 @@ class VocosVocoder(ModelMixin, ConfigMixin):
             input_channels=latent_channels, dim=dim, intermediate_dim=intermediate_dim, num_layers=num_layers
         )
         self.head = ISTFTHead(dim=dim, n_fft=n_fft, hop_length=hop_length, padding="same")
+        # the iSTFT window is a constant: not saved (a loaded copy would share its file storage, which safetensors
+        # refuses to save again)
+        window = self.head.istft._buffers.pop("window")
+        self.head.istft.register_buffer("window", window.clone(), persistent=False)
 
     def forward(self, latents: torch.Tensor, return_dict: bool = True) -> VocosVocoderOutput | tuple[torch.Tensor]:
         features = self.backbone(latents)  # (B, F, dim): the backbone returns frames last-but-one

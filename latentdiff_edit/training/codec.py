@@ -1,0 +1,106 @@
+"""What the codec recipe (`scripts/train_codec.py`) trains: an EnCodec encoder with a Vocos (or its own SEANet)
+decoder as one module, and its losses — the `vocos` package's mel loss, multi-period / multi-resolution
+discriminators, generator, discriminator and feature-matching losses, plus one complex-STFT term that pins timing.
+
+Why the complex term: mel and magnitude losses are blind to a time shift of a few samples (a first Vocos decoder
+trained on them alone came out 20–37 samples late), and masks and cross-fades mix decoded audio with the source.
+No library loss compares complex spectra, so this one is written here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import EncodecModel
+from vocos.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
+from vocos.loss import DiscriminatorLoss, FeatureMatchingLoss, GeneratorLoss, MelSpecReconstructionLoss
+
+from .. import codec as codec_utils
+from ..models.vocoder import VocosVocoder
+
+
+class CodecAutoencoder(torch.nn.Module):
+    """Encoder of a transformers `EncodecModel` + a decoder (a [`VocosVocoder`], or the codec's own decoder when
+    `vocoder` is None), as one module so that `accelerator.prepare` wraps the whole forward (under DDP every
+    gradient is then all-reduced)."""
+
+    def __init__(self, codec: EncodecModel, vocoder: VocosVocoder | None = None):
+        super().__init__()
+        self.codec = codec
+        self.vocoder = vocoder
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(B, T)` audio → (reconstruction `(B, T)`, latents `(B, C, F)`)."""
+        latents = codec_utils.encode(self.codec, audio)  # (B, C, F)
+        recon = codec_utils.decode(self.codec, latents, audio.shape[-1], vocoder=self.vocoder)  # (B, T)
+        return recon, latents
+
+    def trainable_parameters(self):
+        """The encoder and the decoder in use: with a vocoder, the codec's SEANet decoder is not trained."""
+        if self.vocoder is None:
+            return list(self.codec.encoder.parameters()) + list(self.codec.decoder.parameters())
+        return list(self.codec.encoder.parameters()) + list(self.vocoder.parameters())
+
+
+class MultiScaleMelLoss(torch.nn.Module):
+    """Mean of the `vocos` mel-spectrogram L1 loss at several window sizes (DAC / EnCodec use multi-scale mel)."""
+
+    def __init__(self, sampling_rate: int, fft_sizes=(256, 512, 1024, 2048), n_mels=(32, 64, 80, 128)):
+        super().__init__()
+        self.losses = torch.nn.ModuleList(
+            MelSpecReconstructionLoss(sample_rate=sampling_rate, n_fft=n, hop_length=n // 4, n_mels=m)
+            for n, m in zip(fft_sizes, n_mels)
+        )
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(loss(prediction, target) for loss in self.losses) / len(self.losses)
+
+
+def complex_stft_loss(prediction: torch.Tensor, target: torch.Tensor, fft_sizes=(256, 512, 1024)) -> torch.Tensor:
+    """L1 between complex STFTs, scaled per resolution so that each term has the magnitude of a waveform L1: the
+    phase (and so timing and periodicity) is penalized, unlike magnitude-only losses."""
+    total = prediction.new_zeros(())
+    for n_fft in fft_sizes:
+        window = torch.hann_window(n_fft, device=prediction.device)
+        spec_p = torch.stft(prediction, n_fft, n_fft // 4, window=window, return_complex=True)
+        spec_t = torch.stft(target, n_fft, n_fft // 4, window=window, return_complex=True)
+        total = total + F.l1_loss(torch.view_as_real(spec_p), torch.view_as_real(spec_t)) * (4 / n_fft) ** 0.5
+    return total / len(fft_sizes)
+
+
+class VocosDiscriminators(torch.nn.Module):
+    """The `vocos` multi-period and multi-resolution discriminators, used together as in Vocos."""
+
+    def __init__(self, fft_sizes=(1024, 512, 256)):
+        super().__init__()
+        self.mpd = MultiPeriodDiscriminator()
+        self.mrd = MultiResolutionDiscriminator(fft_sizes=fft_sizes)
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor):
+        """Each: `((real_logits, fake_logits, real_features, fake_features) for mpd, for mrd)`."""
+        return self.mpd(y=real, y_hat=fake), self.mrd(y=real, y_hat=fake)
+
+
+class AdversarialLosses:
+    """Generator / discriminator / feature-matching losses of `vocos.loss` over both discriminators, the
+    multi-resolution one weighted by `mrd_weight` (Vocos: 0.1), each averaged over its sub-discriminators."""
+
+    def __init__(self, mrd_weight: float = 0.1):
+        self.weights = (1.0, mrd_weight)
+        self.generator, self.discriminator, self.feature_matching = GeneratorLoss(), DiscriminatorLoss(), FeatureMatchingLoss()
+
+    def discriminator_loss(self, outputs) -> torch.Tensor:
+        total = 0.0
+        for weight, (real_logits, fake_logits, _, _) in zip(self.weights, outputs):
+            loss, _, _ = self.discriminator(disc_real_outputs=real_logits, disc_generated_outputs=fake_logits)
+            total = total + weight * loss / len(real_logits)
+        return total.squeeze()
+
+    def generator_losses(self, outputs) -> tuple[torch.Tensor, torch.Tensor]:
+        adversarial, matching = 0.0, 0.0
+        for weight, (_, fake_logits, real_features, fake_features) in zip(self.weights, outputs):
+            loss, _ = self.generator(disc_outputs=fake_logits)
+            adversarial = adversarial + weight * loss / len(fake_logits)
+            matching = matching + weight * self.feature_matching(fmap_r=real_features, fmap_g=fake_features) / len(
+                fake_logits)
+        return adversarial.squeeze(), matching.squeeze()
