@@ -39,6 +39,7 @@ from latentdiff_edit.attributes import AttributeSchema, SourceAttributes
 from latentdiff_edit.defaults import DEFAULT_INVERSION_DEPTH
 from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones, voiced_semitone_differences
 from latentdiff_edit.latents import latent_snr_db
+from latentdiff_edit.models.vocoder import VocosVocoder
 from latentdiff_edit.training import load_clip, plot_log, read_manifest, scheduler_config, write_log_csv
 
 logger = get_logger(__name__)
@@ -48,6 +49,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--codec", type=str, required=True, help="transformers EncodecModel directory or Hub id.")
+    p.add_argument("--vocoder", type=str, default=None,
+                   help="A VocosVocoder directory trained on this codec's latents (saved into the pipeline).")
     p.add_argument("--output_dir", type=Path, required=True)
     p.add_argument("--cache_dir", type=Path, default=None, help="Where encoded latents are cached (OUTPUT_DIR/cache).")
     p.add_argument("--frame_attributes", nargs="*", default=["f0", "energy"], choices=["f0", "energy"])
@@ -246,9 +249,9 @@ def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
             "val_pitch_shift_st": float(np.median(shifts)) if shifts else float("nan")}
 
 
-def build_pipeline(codec, denoiser, prediction_type: str = "epsilon") -> VoiceEditPipeline:
+def build_pipeline(codec, denoiser, prediction_type: str = "epsilon", vocoder=None) -> VoiceEditPipeline:
     # the pipeline derives its inverse scheduler from this one
-    pipe = VoiceEditPipeline(codec=codec, denoiser=denoiser,
+    pipe = VoiceEditPipeline(codec=codec, denoiser=denoiser, vocoder=vocoder,
                              scheduler=DDIMScheduler(**scheduler_config(prediction_type=prediction_type)))
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -296,6 +299,7 @@ def main(argv=None):
 
     # 1. Encode the corpus once
     codec = EncodecModel.from_pretrained(args.codec).eval()
+    vocoder = VocosVocoder.from_pretrained(args.vocoder).eval() if args.vocoder else None
     rows = read_manifest(args.manifest)
     for row in rows:
         row.setdefault("split", "train")
@@ -373,7 +377,7 @@ def main(argv=None):
             "manifest": _portable(args.manifest), "train_clips": len(items), "steps": global_step,
             "codec": _portable(args.codec), "recipe": "scripts/train_ldm.py", **extra,
         })
-        pipe = build_pipeline(codec, model, args.prediction_type)
+        pipe = build_pipeline(codec, model, args.prediction_type, vocoder=vocoder)
         pipe.save_pretrained(path)
         return pipe
 
