@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Speech evaluation benchmark of voice edits: our CFG and direction edits against the WORLD, PSOLA and
-phase-vocoder baselines and the codec round trip. See `latentdiff_edit/benchmark.py` for what is measured.
+phase-vocoder baselines and the codec round trip. See `latentdiff_edit/evaluation/benchmark/` for what is measured.
 
     python scripts/benchmark.py --input data/corpus/manifest.jsonl --split test --max_clips 50 \
         --output runs/benchmark --model path/to/pipeline

@@ -1,8 +1,9 @@
 """Publishing pipelines to the Hugging Face Hub (loading them back is `latentdiff_edit.loading`).
 
 A published folder is what `VoiceEditPipeline.save_pretrained` writes, plus a model card (`README.md`) and a copy of
-the pipeline's source (`pipeline_voice_edit.py`). The copy lets plain diffusers load the pipeline with
-`DiffusionPipeline.from_pretrained(repo_id, custom_pipeline="pipeline_voice_edit", trust_remote_code=True)`, but
+the pipeline's source (`pipeline_voice_edit.py`), named in `model_index.json` as `"_class_name": ["pipeline_voice_edit",
+"VoiceEditPipeline"]`. The copy lets plain diffusers load the pipeline with
+`DiffusionPipeline.from_pretrained(repo_id, trust_remote_code=True)` (or `custom_pipeline="pipeline_voice_edit"`), but
 that file and the denoiser component (`latentdiff_edit.models.denoiser.LatentDenoiser1D` in `model_index.json`)
 import `latentdiff_edit`, so loading always needs `pip install latentdiff-edit`; the copy pins the code a checkpoint
 was published with and is never imported by `VoiceEditPipeline.from_pretrained`.
@@ -25,6 +26,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from .. import __version__
 from ..attributes import AttributeSchema
+from ..evaluation.benchmark.report import markdown_table
 
 # Loading lives in the core (`latentdiff_edit.loading`); these names stay importable from here for the Hub's readers.
 from ..loading import ModelNotFoundError, load_pipeline, model_label, resolve_model  # noqa: F401
@@ -61,6 +63,13 @@ def prepare_for_hub(
     output_dir = Path(output_dir)
     pipe.save_pretrained(output_dir)
     shutil.copyfile(pipeline_voice_edit.__file__, output_dir / PIPELINE_SOURCE_NAME)
+    # `_class_name` as `[module file, class]` is how diffusers finds a pipeline that lives in the repository
+    # (`_resolve_custom_pipeline_and_cls`), so a plain `DiffusionPipeline.from_pretrained(repo, trust_remote_code=True)`
+    # loads the copied source; `VoiceEditPipeline.from_pretrained` keeps using the installed class.
+    index_path = output_dir / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index["_class_name"] = [PIPELINE_SOURCE_NAME[: -len(".py")], type(pipe).__name__]
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     write_model_card(output_dir, metrics=metrics, training=training, repo_id=repo_id)
     return output_dir
 
@@ -114,14 +123,14 @@ def write_model_card(
         "edited = pipe(audio=audio, sampling_rate=sr, pitch_shift=3.0).audios[0]\n"
         'sf.write("speech_up3.wav", edited, pipe.sampling_rate)\n```',
         (f"`{PIPELINE_SOURCE_NAME}` is the pipeline source this checkpoint was published with. Plain diffusers loads "
-         f'it with `DiffusionPipeline.from_pretrained("{repo_id}", custom_pipeline="{PIPELINE_SOURCE_NAME[:-3]}", '
-         "trust_remote_code=True)`, but it and the denoiser component import `latentdiff_edit`, so "
-         "`pip install latentdiff-edit` is needed either way."
+         f'it with `DiffusionPipeline.from_pretrained("{repo_id}", trust_remote_code=True)` (or with '
+         f'`custom_pipeline="{PIPELINE_SOURCE_NAME[:-3]}"`), but it and the denoiser component import '
+         "`latentdiff_edit`, so `pip install latentdiff-edit` is needed either way."
          if (pipeline_dir / PIPELINE_SOURCE_NAME).is_file() else
          "The pipeline class is `latentdiff_edit.VoiceEditPipeline` (`pip install latentdiff-edit`); "
          "`latentdiff_edit.apps.hub.prepare_for_hub` adds its source file for `custom_pipeline` loading."),
         "## Components",
-        _table(
+        markdown_table(
             ["component", "details"],
             [
                 ["codec", f"transformers `EncodecModel`, {sampling_rate} Hz, hop {hop} samples "
@@ -134,9 +143,9 @@ def write_model_card(
             ],
         ),
         "## Attribute schema",
-        _table(["name", "type", "values"], [[f"`{spec['name']}`", spec["type"], schema.describe(spec["name"])]
-                                             for spec in schema.specs])
-        or "This denoiser is unconditional.",
+        markdown_table(["name", "type", "values"], [[f"`{spec['name']}`", spec["type"], schema.describe(spec["name"])]
+                                                     for spec in schema.specs])
+        if schema.specs else "This denoiser is unconditional.",
         "## Training data and recipe",
         _key_values(training) or "Not recorded with this checkpoint.",
         "## Measured figures",
@@ -152,14 +161,6 @@ def write_model_card(
     return path
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    if not rows:
-        return ""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _key_values(values: dict | None) -> str:
     if not values:
         return ""
@@ -170,4 +171,4 @@ def _key_values(values: dict | None) -> str:
         elif isinstance(value, (dict, list)):
             value = f"`{json.dumps(value, separators=(', ', ': '))}`"
         rows.append([f"`{key}`", value])
-    return _table(["", "value"], rows)
+    return markdown_table(["", "value"], rows)

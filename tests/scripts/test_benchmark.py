@@ -51,6 +51,7 @@ def test_edits_and_pairs_are_parsed():
     assert [t["clip_id"] for t in clips[0]["oracle_targets"]] == ["p35", "p65"] and clips[0]["oracle_kind"] == "pitch"
 
 
+@pytest.mark.slow
 def test_benchmark_end_to_end(tmp_path):
     pytest.importorskip("scipy")  # mel-cepstra: MCD and the oracle's DTW
     pytest.importorskip("pyworld")  # the WORLD baseline
