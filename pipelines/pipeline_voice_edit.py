@@ -126,8 +126,8 @@ class VoiceEditPipeline(DiffusionPipeline):
         denoiser ([`LatentDenoiser1D`]): the attribute-conditioned denoiser; its config holds the attribute schema
             and the latent normalization statistics.
         scheduler ([`~diffusers.DDIMScheduler`]): sampling scheduler.
-        inverse_scheduler ([`~diffusers.DDIMInverseScheduler`], *optional*): inversion scheduler; built from the
-            scheduler's config when absent.
+        inverse_scheduler ([`~diffusers.DDIMInverseScheduler`], *optional*): inversion scheduler; when absent,
+            `invert` builds one from the scheduler's config for each call (the registered components never change).
         vocoder ([`VocosVocoder`], *optional*): a Vocos decoder trained on the codec's latents; when absent the
             codec's own decoder renders audio.
     """
@@ -145,8 +145,6 @@ class VoiceEditPipeline(DiffusionPipeline):
         vocoder: VocosVocoder | None = None,
     ):
         super().__init__()
-        if inverse_scheduler is None:
-            inverse_scheduler = DDIMInverseScheduler.from_config(scheduler.config)
         self.register_modules(
             codec=codec, denoiser=denoiser, scheduler=scheduler, inverse_scheduler=inverse_scheduler, vocoder=vocoder
         )
@@ -155,6 +153,18 @@ class VoiceEditPipeline(DiffusionPipeline):
                 f"`vocoder` hop_length {vocoder.config.hop_length} differs from the codec's {codec.config.hop_length}"
             )
         self.sampling_rate = codec.config.sampling_rate if getattr(self, "codec", None) else 24000
+
+    @classmethod
+    def load_config(cls, *args, **kwargs):
+        # A published folder names its class `[module file, class]` (see `latentdiff_edit.apps.hub.prepare_for_hub`)
+        # so that plain `DiffusionPipeline.from_pretrained` loads the copied source; loading through this class
+        # itself means the installed code, so the entry is read as this class's name.
+        output = super().load_config(*args, **kwargs)
+        config = output[0] if isinstance(output, tuple) else output
+        class_name = config.get("_class_name")
+        if isinstance(class_name, (list, tuple)) and list(class_name)[-1] == cls.__name__:
+            config["_class_name"] = cls.__name__
+        return output
 
     # ----------------------------------------------------------------------------------------------------------
     # Helpers: schema, latent normalization, audio preparation
@@ -166,6 +176,26 @@ class VoiceEditPipeline(DiffusionPipeline):
     @property
     def hop_length(self) -> int:
         return codec_utils.hop_length(self.codec)
+
+    @property
+    def guidance_scale(self) -> float:
+        """The guidance scale of the running (or last) `__call__`; a step-end callback may change `_guidance_scale`."""
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        """Whether the running (or last) `__call__` evaluates more than one condition branch per step."""
+        return self._do_classifier_free_guidance
+
+    @property
+    def num_timesteps(self) -> int:
+        """Denoising steps of the running (or last) `__call__` (`inversion_depth` of `num_inference_steps`)."""
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        """Set `pipe._interrupt = True` in a step-end callback to skip the remaining steps."""
+        return self._interrupt
 
     def _latent_stats(self, device, dtype):
         channels = self.denoiser.config.latent_channels
@@ -275,10 +305,24 @@ class VoiceEditPipeline(DiffusionPipeline):
             raise ValueError("`direction` must be an `EditDirection` from `construct_direction`")
 
     def _timesteps(self, num_inference_steps: int, inversion_depth: float, device) -> torch.Tensor:
-        """The descending timesteps from `inversion_depth` of the schedule down to 0."""
+        """The descending timesteps from `inversion_depth` of the schedule down to 0 (as img2img's `get_timesteps`:
+        a scheduler of order 2 has two entries per step, and `set_begin_index` starts its step counter there)."""
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        num_steps = max(1, round(inversion_depth * num_inference_steps))
-        return self.scheduler.timesteps[num_inference_steps - num_steps :]
+        t_start = num_inference_steps - max(1, round(inversion_depth * num_inference_steps))
+        if hasattr(self.scheduler, "set_begin_index"):
+            self.scheduler.set_begin_index(t_start * self.scheduler.order)
+        return self.scheduler.timesteps[t_start * self.scheduler.order :]
+
+    def _model_input_scale(self, timestep, device, dtype) -> torch.Tensor:
+        """The factor `scheduler.scale_model_input` applies at `timestep`: 1 for DDIM, `1 / sqrt(sigma^2 + 1)` for
+        Euler/LMS-type schedulers, whose samples are the denoiser's (variance-preserving) inputs divided by it."""
+        return self.scheduler.scale_model_input(torch.ones((), device=device, dtype=dtype), timestep)
+
+    def _inverse_scheduler(self) -> DDIMInverseScheduler:
+        """A fresh DDIM inverse scheduler for one inversion, configured like the registered inverse scheduler or,
+        when there is none, like the sampling scheduler; it steps epsilon (see `_ddim_invert`)."""
+        config = (self.inverse_scheduler or self.scheduler).config
+        return DDIMInverseScheduler.from_config(config, prediction_type="epsilon")
 
     def _guided_prediction(self, latents, t, branches, scales, padding_mask, offsets):
         """One batched forward pass over all condition branches, then compositional guidance
@@ -310,6 +354,15 @@ class VoiceEditPipeline(DiffusionPipeline):
         """Condition branches `[reference, group_1, ...]` and their scales. A group replaces the reference's
         values by the target's for its attributes; attributes without their own scale form one group at
         `guidance_scale`. A single group at scale 1 needs no reference branch."""
+        branches, scales, offsets, _ = self._branch_plan(source, target, num_frames, guidance_scale,
+                                                         guidance_reference, attribute_guidance_scales,
+                                                         condition_offset)
+        return branches, scales, offsets
+
+    def _branch_plan(self, source, target, num_frames, guidance_scale, guidance_reference,
+                     attribute_guidance_scales, condition_offset):
+        """`_build_branches`, plus the index in `scales` of the group guided at `guidance_scale` (None when every
+        changed attribute has its own scale): the one a step-end callback changes through `pipe._guidance_scale`."""
         reference = source if guidance_reference == "source" else [None] * len(target)
         ref_cond = self.encode_conditions(reference, num_frames)
         tgt_cond = self.encode_conditions(target, num_frames)
@@ -318,22 +371,23 @@ class VoiceEditPipeline(DiffusionPipeline):
         per_attribute = dict(attribute_guidance_scales or {})
         groups = [([k], per_attribute[k]) for k in changed if k in per_attribute]
         rest = [k for k in changed if k not in per_attribute]
+        global_index = None
         if rest or condition_offset is not None or not groups:
+            global_index = len(groups)
             groups.append((rest, guidance_scale))
         branches = [{k: (tgt_cond[k] if k in keys else v) for k, v in ref_cond.items()} for keys, _ in groups]
         scales = [scale for _, scale in groups]
         if len(branches) == 1 and scales[0] == 1.0:
-            return branches, [], [condition_offset]
-        return [ref_cond, *branches], scales, [None] + [condition_offset] * len(branches)
+            return branches, [], [condition_offset], None
+        return [ref_cond, *branches], scales, [None] + [condition_offset] * len(branches), global_index
 
     def _ddim_invert(self, source_latents, padding_mask, num_inference_steps, inversion_depth, branches, scales):
         """DDIM inversion: the ascending inverse schedule, truncated at the depth. The inverse step evaluates the
         denoiser at the next (noisier) timestep t but converts its output at the current level; for epsilon that is
         DDIM inversion's usual approximation, for v or x0 outputs it would also mix two noise levels. So the output
         is converted to epsilon here, at the t the denoiser was given, and an epsilon copy of the scheduler steps."""
-        prediction_type = self.inverse_scheduler.config.prediction_type
-        inverse_scheduler = self.inverse_scheduler if prediction_type == "epsilon" else \
-            type(self.inverse_scheduler).from_config(self.inverse_scheduler.config, prediction_type="epsilon")
+        prediction_type = (self.inverse_scheduler or self.scheduler).config.prediction_type
+        inverse_scheduler = self._inverse_scheduler()
         inverse_scheduler.set_timesteps(num_inference_steps, device=source_latents.device)
         num_steps = max(1, round(inversion_depth * num_inference_steps))
         latents = source_latents.to(self.denoiser.dtype)
@@ -416,6 +470,9 @@ class VoiceEditPipeline(DiffusionPipeline):
                           attributes, "latent", None)
         if method not in ("ddim", "ddpm"):
             raise ValueError(f"`method` must be 'ddim' or 'ddpm', got {method!r}")
+        if method == "ddpm" and not isinstance(self.scheduler, DDIMScheduler):
+            raise ValueError(f"edit-friendly DDPM inversion steps a `DDIMScheduler` (eta = 1), this pipeline has a "
+                             f"`{type(self.scheduler).__name__}`; use method='ddim'")
         # 2. Encode and measure
         clips = self._prepare_audio_batch(audio, sampling_rate, max_seconds)
         source_latents, padding_mask, num_samples = self.encode_audio(clips)
@@ -621,14 +678,19 @@ class VoiceEditPipeline(DiffusionPipeline):
 
         # 3. Timesteps
         timesteps = self._timesteps(num_inference_steps, inversion_depth, device)
+        self._num_timesteps = len(timesteps)
+        if noise_maps is not None and not isinstance(self.scheduler, DDIMScheduler):
+            raise ValueError(f"an edit-friendly DDPM inversion regenerates with a `DDIMScheduler`, this pipeline has "
+                             f"a `{type(self.scheduler).__name__}`; invert with method='ddim'")
 
-        # 4. Latents
+        # 4. Latents: noise (scaled by the scheduler's `init_noise_sigma`), or the inverted latents, which are the
+        # denoiser's variance-preserving inputs, brought into the scheduler's own sample space
         shape = (batch, self.denoiser.config.latent_channels, padding_mask.shape[-1])
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=self.denoiser.dtype)
         elif tuple(latents.shape) != shape:
             raise ValueError(f"`latents` must have shape {shape}, got {tuple(latents.shape)}")
-        latents = latents.to(device, self.denoiser.dtype) * self.scheduler.init_noise_sigma
+        latents = latents.to(device, self.denoiser.dtype)
         condition_offset = None
         if direction is not None:
             vector = direction.vector.to(device, latents.dtype)
@@ -636,15 +698,27 @@ class VoiceEditPipeline(DiffusionPipeline):
                 latents = latents + strength * vector[None] * padding_mask[:, None]
             else:
                 condition_offset = strength * vector
-        branches, scales, offsets = self._build_branches(
+        if inversion is None:
+            latents = latents * self.scheduler.init_noise_sigma
+        else:
+            latents = latents / self._model_input_scale(timesteps[0], device, latents.dtype)
+        branches, scales, offsets, global_index = self._branch_plan(
             source, target, padding_mask.shape[-1], guidance_scale, guidance_reference, attribute_guidance_scales,
             condition_offset,
         )
+        self._guidance_scale = guidance_scale
+        self._do_classifier_free_guidance = len(branches) > 1
+        self._interrupt = False
 
         # 5. Denoising loop
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
-                pred = self._guided_prediction(latents, t, branches, scales, padding_mask, offsets)
+                if self.interrupt:
+                    continue
+                if global_index is not None:  # a step-end callback may have changed `pipe._guidance_scale`
+                    scales[global_index] = self._guidance_scale
+                latent_model_input = self.scheduler.scale_model_input(latents, t)
+                pred = self._guided_prediction(latent_model_input, t, branches, scales, padding_mask, offsets)
                 if noise_maps is not None:  # edit-friendly DDPM: the eta = 1 mean plus the inverted noise
                     latents = (self._stochastic_mean(pred, t, latents) + noise_maps[i]) * padding_mask[:, None]
                 else:

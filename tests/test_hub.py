@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 
@@ -51,17 +52,20 @@ def test_model_card(published):
         assert text in card.text, text
 
 
-def test_plain_diffusers_loads_the_copied_pipeline_source(published, tmp_path, monkeypatch):
+@pytest.mark.parametrize("spelling", [{}, {"custom_pipeline": "pipeline_voice_edit"}], ids=["plain", "custom_pipeline"])
+def test_plain_diffusers_loads_the_copied_pipeline_source(published, tmp_path, monkeypatch, spelling):
     from diffusers import DiffusionPipeline
     from diffusers.utils import dynamic_modules_utils
 
     pipe, folder = published
+    assert json.loads((folder / "model_index.json").read_text())["_class_name"] == [
+        "pipeline_voice_edit", "VoiceEditPipeline"]
     # diffusers copies remote code into its modules cache: keep that inside the test's folder
     monkeypatch.setattr(dynamic_modules_utils, "HF_MODULES_CACHE", str(tmp_path))
     monkeypatch.setattr(sys, "path", list(sys.path))
     for name in [m for m in sys.modules if m.startswith("diffusers_modules")]:
         monkeypatch.delitem(sys.modules, name)
-    loaded = DiffusionPipeline.from_pretrained(folder, custom_pipeline="pipeline_voice_edit", trust_remote_code=True)
+    loaded = DiffusionPipeline.from_pretrained(folder, trust_remote_code=True, **spelling)
     assert type(loaded).__name__ == "VoiceEditPipeline" and type(loaded).__module__.startswith("diffusers_modules")
     np.testing.assert_array_equal(edit(loaded), edit(pipe))
 

@@ -163,7 +163,9 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         if unknown:
             raise ValueError(f"unknown attribute(s) {sorted(unknown)}; the denoiser knows {list(self.null_embeddings)}")
         dim = self.config.hidden_size
-        device, dtype = self.input_proj.weight.device, self.input_proj.weight.dtype
+        # `self.dtype` is the compute dtype: under `enable_layerwise_casting` the weights are stored in float8 and
+        # cast per layer, so a weight's own dtype is not what the embeddings are computed in
+        device, dtype = self.device, self.dtype
         global_emb = torch.zeros(batch_size, dim, device=device, dtype=dtype)
         frame_emb = torch.zeros(batch_size, dim, num_frames, device=device, dtype=dtype)
         for name, null in self.null_embeddings.items():
