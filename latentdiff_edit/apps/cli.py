@@ -5,6 +5,7 @@
     latentdiff-edit edit speech.wav -o part.wav --pitch -2 --start 1.0 --end 2.5 --plot part.png
     latentdiff-edit reconstruct speech.wav --steps 50
     latentdiff-edit info                      # the shipped model; or a model folder / Hub id / an edited file
+    latentdiff-edit demo                      # the web demo on http://127.0.0.1:7860 (pip install -e ".[demo]")
     accelerate launch --num_processes 2 -m latentdiff_edit batch clips/ -o edited/ --pitch +2 --resume
 
 Mistakes a user can fix (a bad file, an unknown attribute, a value out of range, an existing output) print
@@ -98,6 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--resume", action="store_true", help="skip items already done in the output folder")
     batch.add_argument("--batch_size", type=int, default=4, help="clips edited together (default 4)")
     batch.set_defaults(handler=_batch)
+
+    demo = commands.add_parser(
+        "demo", help="start the web demo (needs the [demo] extra: pip install 'latentdiff-edit[demo]')",
+        description="Serve a page to record or upload speech, edit it and compare before/after (Gradio).",
+    )
+    demo.add_argument("--model", help="pipeline folder or Hub id (default: the shipped model)")
+    demo.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1: this machine only; others need --allow-remote)")
+    demo.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    demo.add_argument("--share", type=_boolean, nargs="?", const=True, default=False, metavar="true|false",
+                      help="also open a public gradio.live link (default false; needs --allow-remote)")
+    demo.add_argument("--allow-remote", "--allow_remote", action="store_true", dest="allow_remote",
+                      help="allow a --host other than this machine, or --share")
+    demo.add_argument("--max_seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                      help=f"refuse clips (or edited spans) longer than this (default {DEFAULT_MAX_SECONDS:g})")
+    demo.set_defaults(handler=_demo)
 
     # Only for --help: `main` forwards everything after `benchmark` untouched.
     commands.add_parser("benchmark", help="run the benchmark (forwards its arguments to latentdiff_edit.evaluation.benchmark)",
@@ -352,6 +369,24 @@ def _batch(args) -> int:
         intonation_scale=args.intonation, attributes=args.attributes, batch_size=args.batch_size,
         resume=args.resume, overwrite=args.overwrite, credentials=_credentials(args),
     )
+    return 0
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "yes", "no", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value in ("true", "yes", "1")
+
+
+def _demo(args) -> int:
+    from .demo import check_host, launch_demo
+
+    check_host(args.host, args.share, args.allow_remote)  # before the model loads
+    if importlib.util.find_spec("gradio") is None:
+        raise ValueError("the demo needs Gradio: pip install 'latentdiff-edit[demo]'")
+    launch_demo(args.model, host=args.host, port=args.port, share=args.share, allow_remote=args.allow_remote,
+                max_seconds=args.max_seconds)
     return 0
 
 
