@@ -60,7 +60,8 @@ def launch(tmp_path):
 
     config = write_basic_config(mixed_precision="no", save_location=tmp_path / "accelerate.json")
 
-    def run(script: str, num_processes: int, *args) -> subprocess.CompletedProcess:
+    def run(script: str | Path, num_processes: int, *args) -> subprocess.CompletedProcess:
+        # `script`: a recipe's name in scripts/, or an absolute path
         command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config,
                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                    "--main_process_port", _free_port(), "--num_processes", num_processes,
