@@ -137,10 +137,6 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
         self.output_proj = nn.Linear(hidden_size, latent_channels)
 
-    @property
-    def attribute_specs(self) -> list[dict]:
-        return validate_schema(self.config.attributes or [])
-
     def _fourier(self, value: torch.Tensor) -> torch.Tensor:
         """`(B, dim, T)` → `(B, dim * (1 + 2 * n), T)`: the values and their sine/cosine features."""
         n = self.config.frame_fourier_features
