@@ -16,14 +16,31 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import EncodecModel
 
 from latentdiff_edit import codec as codec_utils
-from latentdiff_edit.attributes import AttributeSchema, SourceAttributes, measure_source_attributes
+from latentdiff_edit import latent_ops
+from latentdiff_edit.attributes import MEASURABLE, AttributeSchema, SourceAttributes, measure_source_attributes
 from latentdiff_edit.audio import DEFAULT_MAX_SECONDS, prepare_audio
 from latentdiff_edit.defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH  # noqa: F401
+from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones, semitones_to_hz
+from latentdiff_edit.features import measure_attributes as measure_clip_attributes
 from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.models.denoiser import LatentDenoiser1D
 from latentdiff_edit.models.vocoder import VocosVocoder
 
 logger = logging.get_logger(__name__)
+
+# Long clips are processed in windows (see `latentdiff_edit.latent_ops`): the denoiser sees windows of
+# `window_seconds` (it was trained on crops of about a second and a half, and attention grows with the square of the
+# length), the codec windows of `CODEC_WINDOW_SECONDS`; neighbours overlap and are cross-faded, so memory is bounded
+# by the window, not by the clip.
+DEFAULT_WINDOW_SECONDS = 4.0
+WINDOW_OVERLAP_SECONDS = 0.5
+CODEC_WINDOW_SECONDS = 30.0
+CODEC_OVERLAP_SECONDS = 1.0
+WINDOWS_PER_PASS = 8  # denoiser windows evaluated in one forward pass
+# An `edit_mask` span ramps from the source to the edit over this long, inside the span.
+MASK_RAMP_SECONDS = 0.05
+RATE_RANGE = (0.5, 2.0)
+RATE_WARP_MODE = "linear"  # how latent frames are resampled for a speaking-rate edit (`latent_ops.time_warp_latents`)
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -59,6 +76,12 @@ class VoiceInversionOutput(BaseOutput):
         noise_maps (`torch.Tensor` of shape `(num_steps, batch_size, latent_channels, num_frames)`, *optional*):
             for `"ddpm"`: per sampling step, what the stochastic step adds to the predicted mean (the scaled
             edit-friendly noise); regeneration adds them back.
+        rate (`float`, defaults to 1.0): the speaking-rate factor the latents were time-warped by (lengths, contours
+            and `num_samples` are those of the output).
+        window_frames (`int`, *optional*): latent frames per denoiser window (None: each clip in one pass).
+        window_overlap (`int`): frames shared by neighbouring windows.
+        window_values (`list[list[dict]]`, *optional*): per clip, per window, the clip-level attributes measured on
+            that window (a long or multi-speaker recording is conditioned window by window).
     """
 
     latents: torch.Tensor
@@ -70,6 +93,10 @@ class VoiceInversionOutput(BaseOutput):
     inversion_depth: float
     method: str = "ddim"
     noise_maps: torch.Tensor | None = None
+    rate: float = 1.0
+    window_frames: int | None = None
+    window_overlap: int = 0
+    window_values: list[list[dict]] | None = None
 
 
 @dataclass
@@ -115,6 +142,37 @@ class ReconstructionOutput(BaseOutput):
 
     snr_db: list[float]
     latents: torch.Tensor
+
+
+@dataclass
+class _WindowPlan:
+    """Denoiser windows over a batch: window `k` covers frames `spans[k]` of clip `items[k]` (its `index[k]`-th)."""
+
+    items: list[int]
+    spans: list[tuple[int, int]]
+    index: list[int]
+    weights: list[torch.Tensor]
+    width: int
+    padding_mask: torch.Tensor  # (num_windows, width), True on real frames
+    active: list[int]  # the windows evaluated
+
+    def unfold(self, latents: torch.Tensor) -> torch.Tensor:
+        """`(B, C, T)` → `(num_windows, C, width)`."""
+        out = latents.new_zeros(len(self.spans), latents.shape[1], self.width)
+        for k, (item, (start, end)) in enumerate(zip(self.items, self.spans)):
+            out[k, :, : end - start] = latents[item, :, start:end]
+        return out
+
+    def fold(self, windows: torch.Tensor, shape) -> torch.Tensor:
+        """`(num_windows, C, width)` → `(B, C, T)`, the active windows cross-faded (frames no active window covers
+        are 0)."""
+        out = windows.new_zeros(shape)
+        for item in sorted(set(self.items)):
+            ks = [k for k in self.active if self.items[k] == item]
+            if ks:
+                out[item] = latent_ops.fold_windows(windows[ks], [self.spans[k] for k in ks],
+                                                    [self.weights[k] for k in ks], shape[-1])
+        return out
 
 
 class VoiceEditPipeline(DiffusionPipeline):
@@ -230,7 +288,7 @@ class VoiceEditPipeline(DiffusionPipeline):
         """Mono clips at the codec rate → normalized latents `(B, C, T_max)` (zero past each clip), padding mask
         `(B, T_max)`, and lengths. Clips are encoded one by one so a batch equals its items."""
         device = self._execution_device
-        latents = [codec_utils.encode(self.codec, clip[None].to(device))[0] for clip in clips]  # (C, T_i)
+        latents = [self._encode_clip(clip.to(device)) for clip in clips]  # (C, T_i)
         frames = [z.shape[-1] for z in latents]
         batch = torch.zeros(len(clips), latents[0].shape[0], max(frames), device=device, dtype=latents[0].dtype)
         mask = torch.zeros(len(clips), max(frames), dtype=torch.bool, device=device)
@@ -239,14 +297,31 @@ class VoiceEditPipeline(DiffusionPipeline):
             mask[i, : z.shape[-1]] = True
         return batch, mask, [c.numel() for c in clips]
 
+    def _codec_windows(self, num_frames: int) -> tuple[list[tuple[int, int]], int]:
+        frame_rate = self.sampling_rate / self.hop_length
+        overlap = max(1, round(CODEC_OVERLAP_SECONDS * frame_rate))
+        return latent_ops.window_spans(num_frames, round(CODEC_WINDOW_SECONDS * frame_rate), overlap), overlap
+
+    def _encode_clip(self, clip: torch.Tensor) -> torch.Tensor:
+        """One clip `(num_samples,)` → latents `(C, ceil(num_samples / hop))`, window by window for long clips."""
+        hop = self.hop_length
+        spans, overlap = self._codec_windows(math.ceil(clip.numel() / hop))
+        chunks = [codec_utils.encode(self.codec, clip[None, start * hop : end * hop])[0] for start, end in spans]
+        return latent_ops.overlap_add(chunks, spans, spans[-1][1], overlap)
+
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, num_samples: list[int]) -> torch.Tensor:
-        """Normalized latents → audio `(B, max(num_samples))`, each clip decoded alone and zero past its end."""
+        """Normalized latents → audio `(B, max(num_samples))`, each clip decoded alone (window by window when long,
+        cross-faded) and zero past its end."""
+        hop = self.hop_length
         audio = torch.zeros(latents.shape[0], max(num_samples), device=latents.device)
         for i, n in enumerate(num_samples):
-            frames = codec_utils.num_latent_frames(self.codec, n)
-            z = self.denormalize_latents(latents[i : i + 1, :, :frames])
-            audio[i, :n] = codec_utils.decode(self.codec, z, n, vocoder=self.vocoder)[0].float()
+            spans, overlap = self._codec_windows(codec_utils.num_latent_frames(self.codec, n))
+            z = self.denormalize_latents(latents[i : i + 1, :, : spans[-1][1]])
+            chunks = [codec_utils.decode(self.codec, z[:, :, start:end], vocoder=self.vocoder).float()
+                      for start, end in spans]  # (1, (end - start) * hop)
+            samples = [(start * hop, end * hop) for start, end in spans]
+            audio[i, :n] = latent_ops.overlap_add(chunks, samples, spans[-1][1] * hop, overlap * hop)[0, :n]
         return audio
 
     def measure_attributes(self, clips: list[torch.Tensor], frames: Sequence[int]) -> list[SourceAttributes]:
@@ -259,9 +334,186 @@ class VoiceEditPipeline(DiffusionPipeline):
     def encode_conditions(
         self, attributes: Sequence[SourceAttributes | None], num_frames: int, drop: Sequence[str] = ()
     ) -> dict[str, torch.Tensor]:
-        """Condition tensors for a batch (see `AttributeSchema.encode`); `None` items are fully null."""
+        """Condition tensors for a batch (see `AttributeSchema.encode`); `None` items are fully null. Continuous values
+        outside the schema's range are clamped to it: they are measured on a recording, or derived from measured ones
+        (a target a user asks for is checked by `check_inputs` before it gets here)."""
+        attributes = [None if a is None else self._clamped(a) for a in attributes]
         conditions = self.schema.encode(attributes, num_frames, drop=drop)
         return {k: v.to(self._execution_device) for k, v in conditions.items()}
+
+    def _out_of_range(self, values: Mapping) -> dict[str, tuple[float, float, float]]:
+        """`{name: (value, min, max)}` for the continuous values outside the schema's range."""
+        out = {}
+        for name, value in values.items():
+            spec = self.schema.by_name.get(name)
+            if spec is None or spec["type"] != "continuous" or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value):
+                continue
+            low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
+            if not low <= value <= high:
+                out[name] = (float(value), low, high)
+        return out
+
+    def _clamped(self, attributes: SourceAttributes) -> SourceAttributes:
+        outside = self._out_of_range(attributes.values)
+        if not outside:
+            return attributes
+        values = dict(attributes.values)
+        values.update({name: float(np.clip(value, low, high)) for name, (value, low, high) in outside.items()})
+        return SourceAttributes(attributes.f0_hz, attributes.energy_db, values)
+
+    def _warn_out_of_range(self, window_values: list[dict], what: str) -> None:
+        """One warning per attribute naming the attribute and the range, for values that will be clamped."""
+        found: dict[str, list[float]] = {}
+        for values in window_values:
+            for name, (value, low, high) in self._out_of_range(values).items():
+                found.setdefault(name, [low, high])
+                found[name].append(value)
+        for name, (low, high, *values) in found.items():
+            where = f" in {len(values)} of {len(window_values)} windows" if len(window_values) > 1 else ""
+            extreme = max(values, key=lambda v: abs(v - np.clip(v, low, high)))
+            logger.warning(f"{what} `{name}`={extreme:.3g}{where} is outside the range [{low:.3g}, {high:.3g}] this "
+                           f"model was trained on; it is clamped to the range")
+
+    def _measure(self, clip: torch.Tensor, num_frames: int, rate: float, spans: list[tuple[int, int]]):
+        """One clip: F0 and energy contours at the latent frame rate (time-warped to `num_frames` for a speaking-rate
+        edit), each tracked once, and the clip-level attributes of each window's stretch of the recording."""
+        audio = clip.double().cpu().numpy()
+        hop, sampling_rate = self.hop_length, self.sampling_rate
+        source_frames = math.ceil(len(audio) / hop)
+        f0 = extract_f0(audio, sampling_rate, hop_length=hop, num_frames=source_frames)
+        energy = frame_energy_db(audio, hop, num_frames=source_frames)
+        if rate != 1.0:
+            f0, energy = latent_ops.time_warp_f0(f0, num_frames), latent_ops.time_warp_contour(energy, num_frames)
+        window_values = []
+        for start, end in spans:
+            first, last = round(start * hop * rate), min(len(audio), round(end * hop * rate))
+            measured = measure_clip_attributes(audio[first:last], sampling_rate)
+            values = {name: measured[key] for name, key in MEASURABLE.items()}
+            if "rate" in values:
+                values["rate"] *= rate
+            window_values.append(values)
+        if len(window_values) == 1:
+            values = dict(window_values[0])
+        else:  # the clip's figures: the windows' weighted by their length
+            lengths = np.array([end - start for start, end in spans], dtype=np.float64)
+            values = {name: float(np.average([v[name] for v in window_values], weights=lengths))
+                      for name in window_values[0]}
+        return SourceAttributes(f0, energy, values), window_values
+
+    def _window_size(self, window_seconds: float | None) -> tuple[int | None, int]:
+        if window_seconds is None:
+            return None, 0
+        if not (math.isfinite(window_seconds) and window_seconds > 0):
+            raise ValueError(f"`window_seconds` must be a positive number of seconds or None, got {window_seconds}")
+        frame_rate = self.sampling_rate / self.hop_length
+        window = max(2, round(window_seconds * frame_rate))
+        return window, min(round(WINDOW_OVERLAP_SECONDS * frame_rate), window // 4)
+
+    @staticmethod
+    def _spans(num_frames: int, window: int | None, overlap: int) -> list[tuple[int, int]]:
+        return [(0, num_frames)] if window is None else latent_ops.window_spans(num_frames, window, overlap)
+
+    def _window_plan(self, frames: Sequence[int], window: int | None, overlap: int, frame_mask=None):
+        """The denoiser windows of a batch, or None when every clip fits in one window (the batch then goes through
+        the denoiser as it is). Windows where `frame_mask` is all zero are not evaluated."""
+        if window is None or max(frames) <= window:
+            return None
+        items, spans, index, weights = [], [], [], []
+        for item, num_frames in enumerate(frames):
+            item_spans = self._spans(num_frames, window, overlap)
+            weights += latent_ops.window_weights(item_spans, num_frames, overlap)
+            items += [item] * len(item_spans)
+            index += list(range(len(item_spans)))
+            spans += item_spans
+        width = max(end - start for start, end in spans)
+        device = self._execution_device
+        padding_mask = torch.zeros(len(spans), width, dtype=torch.bool, device=device)
+        for k, (start, end) in enumerate(spans):
+            padding_mask[k, : end - start] = True
+        active = [k for k, (item, (start, end)) in enumerate(zip(items, spans))
+                  if frame_mask is None or bool(frame_mask[item, start:end].max() > 0)]
+        return _WindowPlan(items, spans, index, weights, width, padding_mask, active)
+
+    def _predict(self, latents, t, branches, scales, padding_mask, offsets, plan=None):
+        """`_guided_prediction` over the whole batch, or window by window (`plan`), at most `WINDOWS_PER_PASS`
+        windows per forward pass, the windows' predictions cross-faded where they overlap (MultiDiffusion)."""
+        if plan is None:
+            return self._guided_prediction(latents, t, branches, scales, padding_mask, offsets)
+        windows = plan.unfold(latents)  # (num_windows, C, width)
+        predictions = torch.zeros_like(windows)
+        for first in range(0, len(plan.active), WINDOWS_PER_PASS):
+            index = torch.tensor(plan.active[first : first + WINDOWS_PER_PASS], device=latents.device)
+            chunk = [{k: v[index.to(v.device)] for k, v in branch.items()} for branch in branches]
+            predictions[index] = self._guided_prediction(windows[index], t, chunk, scales, plan.padding_mask[index],
+                                                         offsets)
+        return plan.fold(predictions, latents.shape)
+
+    def _window_attributes(self, attributes: Sequence[SourceAttributes | None], window_values, plan):
+        """Per window: the clip's contours over the window's frames and the window's own clip-level values."""
+        out = []
+        for item, index, (start, end) in zip(plan.items, plan.index, plan.spans):
+            clip = attributes[item]
+            if clip is None:
+                out.append(None)
+                continue
+            values = clip.values if window_values is None else window_values[item][index]
+            f0 = None if clip.f0_hz is None else clip.f0_hz[start:end]
+            energy = None if clip.energy_db is None else clip.energy_db[start:end]
+            out.append(SourceAttributes(f0, energy, dict(values)))
+        return out
+
+    def _time_warp(self, latents, padding_mask, num_samples, rate):
+        """Resample each clip's latents to `1 / rate` of its duration (`num_samples` become the output's)."""
+        hop = self.hop_length
+        samples = [max(1, round(n / rate)) for n in num_samples]
+        frames = [math.ceil(n / hop) for n in samples]
+        warped = latents.new_zeros(latents.shape[0], latents.shape[1], max(frames))
+        mask = torch.zeros(latents.shape[0], max(frames), dtype=torch.bool, device=latents.device)
+        for i, num_frames in enumerate(frames):
+            clip = latents[i : i + 1, :, : int(padding_mask[i].sum())]
+            warped[i, :, :num_frames] = latent_ops.time_warp_latents(clip, num_frames, mode=RATE_WARP_MODE)[0]
+            mask[i, :num_frames] = True
+        return warped, mask, samples
+
+    def _frame_masks(self, edit_mask, frames: Sequence[int]) -> torch.Tensor | None:
+        """`edit_mask` → per-frame weights `(B, T_max)` in [0, 1] (see `__call__`), or None."""
+        if edit_mask is None:
+            return None
+        batch, device = len(frames), self._execution_device
+        if isinstance(edit_mask, (torch.Tensor, np.ndarray)):
+            weights = torch.as_tensor(np.asarray(edit_mask) if isinstance(edit_mask, np.ndarray) else edit_mask)
+            weights = weights.float().reshape(-1 if weights.ndim == 1 else weights.shape[0], weights.shape[-1])
+            if weights.shape != (batch, max(frames)) and weights.shape != (1, max(frames)):
+                raise ValueError(f"`edit_mask` as frame weights must have shape ({batch}, {max(frames)}), got "
+                                 f"{tuple(weights.shape)}")
+            if not torch.isfinite(weights).all():
+                raise ValueError("`edit_mask` frame weights must be finite")
+            return weights.clamp(0, 1).expand(batch, -1).to(device)
+        items = list(edit_mask)
+        if len(items) == 2 and all(x is None or isinstance(x, (int, float)) for x in items):
+            items = [tuple(items)] * batch  # one (start, end) span for every clip
+        if len(items) != batch:
+            raise ValueError(f"`edit_mask` has {len(items)} items for a batch of {batch}")
+        frame_rate = self.sampling_rate / self.hop_length
+        ramp = MASK_RAMP_SECONDS * frame_rate
+        weights = torch.zeros(batch, max(frames))
+        for i, (item, num_frames) in enumerate(zip(items, frames)):
+            if item is None:
+                weights[i, :num_frames] = 1.0
+                continue
+            spans = [item] if len(item) == 2 and not isinstance(item[0], (tuple, list)) else list(item)
+            duration = num_frames / frame_rate
+            frame_spans = []
+            for span in spans:
+                start, end = (0.0 if span[0] is None else float(span[0])), (duration if span[1] is None else
+                                                                             float(span[1]))
+                if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end and start < duration):
+                    raise ValueError(f"`edit_mask` span ({span[0]}, {span[1]}) s is not inside clip {i} "
+                                     f"(0-{duration:.2f} s)")
+                frame_spans.append((start * frame_rate, min(end, duration) * frame_rate))
+            weights[i, :num_frames] = latent_ops.smooth_frame_mask(num_frames, frame_spans, ramp)
+        return weights.to(device)
 
     # ----------------------------------------------------------------------------------------------------------
 
@@ -381,7 +633,8 @@ class VoiceEditPipeline(DiffusionPipeline):
             return branches, [], [condition_offset], None
         return [ref_cond, *branches], scales, [None] + [condition_offset] * len(branches), global_index
 
-    def _ddim_invert(self, source_latents, padding_mask, num_inference_steps, inversion_depth, branches, scales):
+    def _ddim_invert(self, source_latents, padding_mask, num_inference_steps, inversion_depth, branches, scales,
+                     plan=None):
         """DDIM inversion: the ascending inverse schedule, truncated at the depth. The inverse step evaluates the
         denoiser at the next (noisier) timestep t but converts its output at the current level; for epsilon that is
         DDIM inversion's usual approximation, for v or x0 outputs it would also mix two noise levels. So the output
@@ -393,14 +646,14 @@ class VoiceEditPipeline(DiffusionPipeline):
         latents = source_latents.to(self.denoiser.dtype)
         with self.progress_bar(total=num_steps) as progress_bar:
             for t in inverse_scheduler.timesteps[:num_steps]:
-                pred = self._guided_prediction(latents, t, branches, scales, padding_mask, [None] * len(branches))
+                pred = self._predict(latents, t, branches, scales, padding_mask, [None] * len(branches), plan)
                 pred = _to_epsilon(pred, latents, inverse_scheduler.alphas_cumprod[int(t)], prediction_type)
                 latents = inverse_scheduler.step(pred, t, latents).prev_sample * padding_mask[:, None]
                 progress_bar.update()
         return latents
 
     def _ddpm_noise_maps(self, source_latents, padding_mask, num_inference_steps, inversion_depth, branches, scales,
-                         generator):
+                         generator, plan=None):
         """Edit-friendly DDPM inversion: `x_t ~ q(x_t | x_0)` drawn independently for every sampling timestep, then
         per step the residual `x_{t-1} - mean(x_t)` of the eta = 1 sampler (`sigma_t * z_t` in the paper's terms;
         kept unscaled so that the last step, where sigma is 0, reconstructs exactly too)."""
@@ -415,11 +668,20 @@ class VoiceEditPipeline(DiffusionPipeline):
         maps = []
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
-                pred = self._guided_prediction(noisy[i], t, branches, scales, padding_mask, [None] * len(branches))
+                pred = self._predict(noisy[i], t, branches, scales, padding_mask, [None] * len(branches), plan)
                 mean = self._stochastic_mean(pred, t, noisy[i])
                 maps.append((noisy[i + 1] - mean) * mask)
                 progress_bar.update()
         return noisy[0], torch.stack(maps)
+
+    def _forward_noised(self, source_latents, padding_mask, num_inference_steps, inversion_depth, generator):
+        """SDEdit (Meng et al., ICLR 2022): `x_t ~ q(x_t | x_0)` at the first sampling timestep, eq. 4 of DDPM; for a
+        time-warped input, whose smeared detail an exact inversion would keep, the sampler regenerates it."""
+        t_start = self._timesteps(num_inference_steps, inversion_depth, source_latents.device)[0]
+        alpha_prod = self._inverse_scheduler().alphas_cumprod[int(t_start)].to(source_latents)
+        noise = randn_tensor(source_latents.shape, generator=generator, device=source_latents.device,
+                             dtype=source_latents.dtype)
+        return (alpha_prod.sqrt() * source_latents + (1 - alpha_prod).sqrt() * noise) * padding_mask[:, None]
 
     def _stochastic_mean(self, prediction, t, latents):
         """The mean of the eta = 1 (DDPM-like) DDIM step from `latents` at `t`."""
@@ -437,8 +699,10 @@ class VoiceEditPipeline(DiffusionPipeline):
         inversion_depth: float = 1.0,
         guidance_scale: float = 1.0,
         generator: torch.Generator | None = None,
-        max_seconds: float | None = DEFAULT_MAX_SECONDS,
+        max_seconds: float | None = None,
         method: str = "ddim",
+        rate: float = 1.0,
+        window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
         return_dict: bool = True,
     ) -> VoiceInversionOutput | tuple:
         r"""
@@ -451,6 +715,15 @@ class VoiceEditPipeline(DiffusionPipeline):
         `generator`, and the noise maps that make the stochastic (eta = 1) sampler pass through them; regenerating
         with the source attributes is exact whatever the denoiser, and edits change the predicted means.
 
+        A speaking-rate edit (`rate != 1`) time-warps the clean latents and the F0 and energy contours to `1 / rate`
+        of the duration, then noises the warped latents to `inversion_depth` (SDEdit) instead of inverting them
+        exactly, so that regeneration replaces the detail the resampling smeared.
+
+        Long clips are processed in windows of `window_seconds` (the codec in windows of `CODEC_WINDOW_SECONDS`):
+        memory is bounded by the window, and the clip-level attributes are measured window by window, so one part
+        of a long or multi-speaker recording does not set the conditions of the rest. Measured values outside the
+        range the model was trained on are clamped to it, with a warning.
+
         Args:
             audio (`np.ndarray`, `torch.Tensor` or a list of them): one clip `(num_samples,)` or
                 `(num_channels, num_samples)` (downmixed), or a list of clips (a batch).
@@ -460,9 +733,13 @@ class VoiceEditPipeline(DiffusionPipeline):
             num_inference_steps (`int`, *optional*, defaults to 50): steps of the full schedule.
             inversion_depth (`float`, *optional*, defaults to 1.0): fraction of the schedule to invert.
             guidance_scale (`float`, *optional*, defaults to 1.0): CFG against the null condition (1 = off).
-            generator (`torch.Generator`, *optional*): the noise of `method="ddpm"` (unused by DDIM).
-            max_seconds (`float`, *optional*, defaults to 60): longer clips are refused.
+            generator (`torch.Generator`, *optional*): the noise of `method="ddpm"` and of a rate edit.
+            max_seconds (`float`, *optional*): longer clips are refused (no limit by default).
             method (`str`, *optional*, defaults to `"ddim"`): `"ddim"` or `"ddpm"` (see above).
+            rate (`float`, *optional*, defaults to 1.0): speaking-rate factor, 1.25 = 25 % faster (duration / 1.25),
+                in `RATE_RANGE`.
+            window_seconds (`float`, *optional*, defaults to `DEFAULT_WINDOW_SECONDS`): denoiser window; None runs
+                each clip through the denoiser whole.
             return_dict (`bool`, *optional*, defaults to `True`): return a `VoiceInversionOutput` or a tuple.
         """
         # 1. Check inputs
@@ -473,31 +750,53 @@ class VoiceEditPipeline(DiffusionPipeline):
         if method == "ddpm" and not isinstance(self.scheduler, DDIMScheduler):
             raise ValueError(f"edit-friendly DDPM inversion steps a `DDIMScheduler` (eta = 1), this pipeline has a "
                              f"`{type(self.scheduler).__name__}`; use method='ddim'")
-        # 2. Encode and measure
+        if not (isinstance(rate, (int, float)) and RATE_RANGE[0] <= rate <= RATE_RANGE[1]):
+            raise ValueError(f"`rate` must be a factor in [{RATE_RANGE[0]}, {RATE_RANGE[1]}], got {rate!r}")
+        window, overlap = self._window_size(window_seconds)
+        # 2. Encode (time-warped for a rate edit) and measure, window by window
         clips = self._prepare_audio_batch(audio, sampling_rate, max_seconds)
         source_latents, padding_mask, num_samples = self.encode_audio(clips)
+        if rate != 1.0:
+            source_latents, padding_mask, num_samples = self._time_warp(source_latents, padding_mask, num_samples,
+                                                                        rate)
         frames = padding_mask.sum(-1).tolist()
-        sources = self.measure_attributes(clips, frames)
         labels = _per_item(attributes, len(clips), "attributes")
         _refuse_frame_attributes(self.schema, labels)
-        for src, extra in zip(sources, labels):
-            src.values.update(extra)
-        branches = [self.encode_conditions(sources, source_latents.shape[-1])]
+        sources, window_values = [], []
+        for i, (clip, num_frames) in enumerate(zip(clips, frames)):
+            source, values = self._measure(clip, num_frames, rate, self._spans(num_frames, window, overlap))
+            source.values.update(labels[i])
+            for item in values:
+                item.update(labels[i])
+            self._warn_out_of_range(values, f"measured (audio[{i}])" if len(clips) > 1 else "measured")
+            sources.append(source)
+            window_values.append(values)
+        plan = self._window_plan(frames, window, overlap)
+        if plan is None:
+            conditioned, num_condition_frames = sources, source_latents.shape[-1]
+        else:
+            conditioned, num_condition_frames = self._window_attributes(sources, window_values, plan), plan.width
+        branches = [self.encode_conditions(conditioned, num_condition_frames)]
         scales = []
         if guidance_scale != 1.0:
-            branches = [self.encode_conditions([None] * len(sources), source_latents.shape[-1])] + branches
+            branches = [self.encode_conditions([None] * len(conditioned), num_condition_frames)] + branches
             scales = [guidance_scale]
-        # 3. Inversion: the deterministic DDIM path, or edit-friendly DDPM noise maps
-        if method == "ddpm":
+        # 3. Inversion: the deterministic DDIM path, edit-friendly DDPM noise maps, or (rate edits) SDEdit noising
+        if rate != 1.0:
+            latents, noise_maps = self._forward_noised(source_latents, padding_mask, num_inference_steps,
+                                                       inversion_depth, generator), None
+        elif method == "ddpm":
             latents, noise_maps = self._ddpm_noise_maps(source_latents, padding_mask, num_inference_steps,
-                                                        inversion_depth, branches, scales, generator)
+                                                        inversion_depth, branches, scales, generator, plan)
         else:
             latents, noise_maps = self._ddim_invert(source_latents, padding_mask, num_inference_steps,
-                                                    inversion_depth, branches, scales), None
+                                                    inversion_depth, branches, scales, plan), None
         self.maybe_free_model_hooks()
         num_steps = max(1, round(inversion_depth * num_inference_steps))
         output = VoiceInversionOutput(latents, source_latents, sources, padding_mask, num_samples,
-                                      num_inference_steps, num_steps / num_inference_steps, method, noise_maps)
+                                      num_inference_steps, num_steps / num_inference_steps, method, noise_maps,
+                                      rate=float(rate), window_frames=window, window_overlap=overlap,
+                                      window_values=window_values)
         return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
@@ -574,6 +873,9 @@ class VoiceEditPipeline(DiffusionPipeline):
         attribute_guidance_scales: Mapping[str, float] | None = None,
         num_frames: int | None = None,
         batch_size: int = 1,
+        rate: float | None = None,
+        edit_mask=None,
+        window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         output_type: str = "np",
@@ -606,6 +908,16 @@ class VoiceEditPipeline(DiffusionPipeline):
             attribute_guidance_scales (`dict[str, float]`, *optional*): per-attribute guidance scales.
             num_frames (`int`, *optional*): latent frames to generate (generation only).
             batch_size (`int`, *optional*, defaults to 1): clips to generate (generation only).
+            rate (`float`, *optional*): speaking-rate factor (1.25 = 25 % faster: the output lasts `1 / 1.25` of the
+                input), applied when `audio` is inverted (see `invert`); with an `inversion`, the rate it was made with.
+            edit_mask (`tuple`, `list` or `torch.Tensor`, *optional*): where to edit. `(start, end)` in seconds (either
+                may be None: from the start, to the end) for every clip; a list with one such span, a list of spans or
+                None (the whole clip) per clip; or frame weights `(batch_size, num_frames)` in [0, 1]. Per step, the
+                latents outside the mask are replaced by the source's (as DiffEdit and inpainting do; the mask ramps
+                over `MASK_RAMP_SECONDS` inside each span), so outside it the output is the codec's rendering of the
+                source and the seams are smooth; the target contours are the source's outside the mask.
+            window_seconds (`float`, *optional*, defaults to `DEFAULT_WINDOW_SECONDS`): denoiser window when this call
+                inverts `audio` or generates (see `invert`); an `inversion` brings its own.
             generator (`torch.Generator`, *optional*): for the initial noise when generating.
             latents (`torch.Tensor`, *optional*): initial noise latents `(batch_size, latent_channels, num_frames)`.
             output_type (`str`, *optional*, defaults to `"np"`): `"np"`, `"pt"` or `"latent"`.
@@ -624,28 +936,50 @@ class VoiceEditPipeline(DiffusionPipeline):
             raise ValueError("pass either `audio` or `inversion`, not both")
         device = self._execution_device
 
-        # 2. Encode: invert the audio, or take a given inversion
+        # 2. Encode: invert the audio, or take a given inversion; per clip (and per window of a long clip) the source
+        # attributes and the target ones
         if audio is not None:
             if sampling_rate is None:
                 raise ValueError("`sampling_rate` is required with `audio`")
             inversion = self.invert(audio, sampling_rate, num_inference_steps=num_inference_steps,
-                                    inversion_depth=inversion_depth or DEFAULT_INVERSION_DEPTH)
+                                    inversion_depth=inversion_depth or DEFAULT_INVERSION_DEPTH, generator=generator,
+                                    rate=1.0 if rate is None else rate, window_seconds=window_seconds)
+        frame_mask = None
         if inversion is not None:
             if latents is not None:
                 raise ValueError("`latents` come from `inversion`; pass one of them")
             if inversion_depth is not None and abs(inversion_depth - inversion.inversion_depth) > 1e-6:
                 raise ValueError(f"`inversion_depth`={inversion_depth} differs from the inversion's "
                                  f"{inversion.inversion_depth}; invert again at the depth you want")
+            if rate is not None and abs(rate - inversion.rate) > 1e-9:
+                raise ValueError(f"`rate`={rate} differs from the inversion's {inversion.rate}; invert again with "
+                                 "`rate`")
             num_inference_steps, inversion_depth = inversion.num_inference_steps, inversion.inversion_depth
             batch = inversion.latents.shape[0]
             source = inversion.source_attributes
             values = _per_item(attributes, batch, "attributes")
             _refuse_frame_attributes(self.schema, values)
-            target = [
-                s.edited(_item(pitch_shift, i, batch, "pitch_shift"), _item(intonation_scale, i, batch, "intonation_scale"),
-                         _item(energy_shift, i, batch, "energy_shift"), values[i])
-                for i, s in enumerate(source)
-            ]
+            edits = [(_item(pitch_shift, i, batch, "pitch_shift"), _item(intonation_scale, i, batch, "intonation_scale"),
+                      _item(energy_shift, i, batch, "energy_shift")) for i in range(batch)]
+            target = [s.edited(*edits[i], values[i]) for i, s in enumerate(source)]
+            frames = inversion.padding_mask.sum(-1).tolist()
+            frame_mask = self._frame_masks(edit_mask, frames)
+            if frame_mask is not None:
+                if inversion.rate != 1.0:
+                    raise ValueError("`edit_mask` edits a span in place; a speaking-rate edit retimes the whole clip")
+                if not hasattr(self.scheduler, "alphas_cumprod"):
+                    raise ValueError(f"`edit_mask` needs a scheduler with `alphas_cumprod` (DDIM, Euler, ...), this "
+                                     f"pipeline has a `{type(self.scheduler).__name__}`")
+                target = [_blend_contours(s, t, frame_mask[i, : frames[i]].cpu().numpy())
+                          for i, (s, t) in enumerate(zip(source, target))]
+            window, overlap, window_values = inversion.window_frames, inversion.window_overlap, inversion.window_values
+            target_values = None if window_values is None else [
+                [SourceAttributes(np.zeros(0), np.zeros(0), v).edited(*edits[i], values[i]).values for v in item]
+                for i, item in enumerate(window_values)]
+            for i in range(batch):  # values derived from measured ones (e.g. intonation x scale) may leave the range
+                derived = target_values[i] if target_values is not None else [target[i].values]
+                self._warn_out_of_range([{k: v for k, v in d.items() if k not in values[i]} for d in derived],
+                                        "target" + (f" (clip {i})" if batch > 1 else ""))
             latents = inversion.latents.clone()
             noise_maps = inversion.noise_maps
             padding_mask, num_samples = inversion.padding_mask, inversion.num_samples
@@ -653,6 +987,8 @@ class VoiceEditPipeline(DiffusionPipeline):
             # generation from noise: target attributes are given, the reference is the null condition
             if any(np.any(np.asarray(v) != d) for v, d in ((pitch_shift, 0.0), (intonation_scale, 1.0), (energy_shift, 0.0))):
                 raise ValueError("`pitch_shift`/`intonation_scale`/`energy_shift` edit a source: pass `audio` or `inversion`")
+            if rate not in (None, 1.0) or edit_mask is not None:
+                raise ValueError("`rate` and `edit_mask` edit a source: pass `audio` or `inversion`")
             guidance_reference, inversion_depth = "null", 1.0
             values = _per_item(attributes, batch_size if latents is None else latents.shape[0], "attributes")
             batch = len(values)
@@ -675,6 +1011,15 @@ class VoiceEditPipeline(DiffusionPipeline):
             source, noise_maps = [None] * batch, None
             padding_mask = torch.ones(batch, num_frames, dtype=torch.bool, device=device)
             num_samples = [num_frames * self.hop_length] * batch
+            (window, overlap), frames, window_values, target_values = self._window_size(window_seconds), \
+                [num_frames] * batch, None, None
+        plan = self._window_plan(frames, window, overlap, frame_mask)
+        if plan is None:
+            condition_source, condition_target, condition_frames = source, target, padding_mask.shape[-1]
+        else:
+            condition_source = self._window_attributes(source, window_values, plan)
+            condition_target = self._window_attributes(target, target_values, plan)
+            condition_frames = plan.width
 
         # 3. Timesteps
         timesteps = self._timesteps(num_inference_steps, inversion_depth, device)
@@ -703,9 +1048,14 @@ class VoiceEditPipeline(DiffusionPipeline):
         else:
             latents = latents / self._model_input_scale(timesteps[0], device, latents.dtype)
         branches, scales, offsets, global_index = self._branch_plan(
-            source, target, padding_mask.shape[-1], guidance_scale, guidance_reference, attribute_guidance_scales,
-            condition_offset,
+            condition_source, condition_target, condition_frames, guidance_scale, guidance_reference,
+            attribute_guidance_scales, condition_offset,
         )
+        if frame_mask is not None:  # the source's trajectory: its latents noised with the inversion's own noise
+            source_x0 = inversion.source_latents.to(latents)
+            alpha_prod = self._inverse_scheduler().alphas_cumprod[int(timesteps[0])].to(latents)
+            source_noise = (inversion.latents.to(latents) - alpha_prod.sqrt() * source_x0) / (1 - alpha_prod).sqrt()
+            blend = frame_mask[:, None].to(latents)  # (B, 1, T)
         self._guidance_scale = guidance_scale
         self._do_classifier_free_guidance = len(branches) > 1
         self._interrupt = False
@@ -718,11 +1068,17 @@ class VoiceEditPipeline(DiffusionPipeline):
                 if global_index is not None:  # a step-end callback may have changed `pipe._guidance_scale`
                     scales[global_index] = self._guidance_scale
                 latent_model_input = self.scheduler.scale_model_input(latents, t)
-                pred = self._guided_prediction(latent_model_input, t, branches, scales, padding_mask, offsets)
+                pred = self._predict(latent_model_input, t, branches, scales, padding_mask, offsets, plan)
                 if noise_maps is not None:  # edit-friendly DDPM: the eta = 1 mean plus the inverted noise
                     latents = (self._stochastic_mean(pred, t, latents) + noise_maps[i]) * padding_mask[:, None]
                 else:
                     latents = self.scheduler.step(pred, t, latents).prev_sample * padding_mask[:, None]
+                if frame_mask is not None:
+                    # outside the mask, the source noised to the next timestep (the inpainting pipelines' blend;
+                    # DiffEdit, Couairon et al., ICLR 2023, eq. 5); after the last step, the source itself
+                    source_t = source_x0 if i == len(timesteps) - 1 else \
+                        self.scheduler.add_noise(source_x0, source_noise, timesteps[i + 1 : i + 2])
+                    latents = (source_t + blend * (latents - source_t)) * padding_mask[:, None]
                 if callback_on_step_end is not None:
                     callback_kwargs = {}
                     for k in callback_on_step_end_tensor_inputs:
@@ -779,6 +1135,19 @@ def _to_epsilon(prediction: torch.Tensor, sample: torch.Tensor, alpha_prod: torc
     if prediction_type == "sample":
         return (sample - alpha_prod.sqrt() * prediction) / (1 - alpha_prod).sqrt()
     raise ValueError(f"unsupported prediction_type {prediction_type!r}")
+
+
+def _blend_contours(source: SourceAttributes, target: SourceAttributes, weight: np.ndarray) -> SourceAttributes:
+    """The target's contours where `weight` (per frame, in [0, 1]) is 1, the source's where it is 0, in between in
+    semitones (F0) and dB (energy); voicing is the target's where the weight is at least one half."""
+    f0_source, f0_target = source.f0_hz.astype(np.float64), target.f0_hz.astype(np.float64)
+    both = (f0_source > 0) & (f0_target > 0)
+    f0 = np.where(weight >= 0.5, f0_target, f0_source)
+    semitones = hz_to_semitones(f0_source[both]) + weight[both] * (hz_to_semitones(f0_target[both]) -
+                                                                   hz_to_semitones(f0_source[both]))
+    f0[both] = semitones_to_hz(semitones)
+    energy = source.energy_db + weight * (target.energy_db - source.energy_db)
+    return SourceAttributes(f0.astype(np.float32), energy.astype(np.float32), dict(target.values))
 
 
 def _refuse_frame_attributes(schema: AttributeSchema, items: list[dict]) -> None:
