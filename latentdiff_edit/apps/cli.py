@@ -357,7 +357,7 @@ def _audio_info(path: Path, trust: str | None = None) -> int:
     else:
         print("provenance: " + json.dumps(record, indent=2).replace("\n", "\n            "))
     report = read_credentials(path, trust_anchors=trust)
-    print("\n".join(format_report(report)))
+    print("\n".join(format_report(report, tags_record=record)))
     return 1 if report is not None and not report.signature_valid else 0
 
 

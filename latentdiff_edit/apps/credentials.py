@@ -489,8 +489,9 @@ def _report(store: dict) -> CredentialsReport:
     )
 
 
-def format_report(report: CredentialsReport | None) -> list[str]:
-    """The lines `latentdiff-edit info FILE` prints about a file's Content Credentials."""
+def format_report(report: CredentialsReport | None, tags_record: dict | None = None) -> list[str]:
+    """The lines `latentdiff-edit info FILE` prints about a file's Content Credentials; `tags_record`, the file's
+    (unsigned) provenance tags, shortens the signed parameters to a line when they agree and is flagged when not."""
     if report is None:
         return ["credentials: none (no C2PA manifest: written with --no-credentials, by another tool, or stripped)"]
     problems = [f"{f['code']} ({f['explanation']})" for f in report.failures if f["code"] not in UNTRUSTED_CODES]
@@ -520,7 +521,14 @@ def format_report(report: CredentialsReport | None) -> list[str]:
     for i, ingredient in enumerate(report.ingredients):
         lines.append(f"{'ingredient:' if i == 0 else '':<13}{_describe_ingredient(ingredient, report.manifests)}")
     if report.parameters is not None:
-        lines.append("parameters:  " + json.dumps(report.parameters, indent=2).replace("\n", "\n             "))
+        signed = {k: v for k, v in report.parameters.items() if k != "self_signed"}
+        if tags_record is not None and json.dumps(signed, sort_keys=True) == json.dumps(tags_record, sort_keys=True):
+            lines.append(f"parameters:  those of the provenance tags above, signed ({ASSERTION_LABEL}; self_signed: "
+                         f"{str(report.parameters.get('self_signed')).lower()})")
+        else:
+            note = "" if tags_record is None else " (the provenance tags above differ: shortened or rewritten)"
+            lines.append(f"parameters:  {ASSERTION_LABEL}{note} "
+                         + json.dumps(report.parameters, indent=2).replace("\n", "\n             "))
     return lines
 
 

@@ -263,7 +263,8 @@ def test_edit_keeps_a_signed_input_as_its_parent_ingredient(tiny_pipeline_dir, t
     assert "c2pa.edited by latentdiff-edit" in out and "[compositeWithTrainedAlgorithmicMedia]" in out
     assert "self-signed local key" in out
     assert "signed_input.wav (parentOf, audio/wav), with its own Content Credentials (latentdiff-edit" in out
-    assert '"pitch": 2.0' in out
+    assert '"pitch": 2.0' in out  # the provenance tags, which the signed parameters repeat
+    assert "parameters:  those of the provenance tags above, signed (org.latentdiff-edit.edit; self_signed: true)" in out
 
 
 def test_no_credentials_writes_tags_only(tiny_pipeline_dir, speech, tmp_path, capsys, config_dir):
