@@ -11,6 +11,7 @@ requested per setting), and prints a table. Clips come from the validation split
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from latentdiff_edit import VoiceEditPipeline
+from latentdiff_edit.evaluation.benchmark.report import markdown_table
 from latentdiff_edit.features import voiced_semitone_differences
 from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.training import load_clip, read_manifest, write_log_csv
@@ -81,15 +83,15 @@ def main(argv=None):
             print(json.dumps(row), flush=True)
 
     write_log_csv(args.output / "tune.csv", results)
-    summary = {"command": " ".join(sys.argv), "clips": [r["path"] for r in chosen], "results": results,
+    # clips relative to the manifest's folder: the report names them the same way on every machine
+    clips_named = [os.path.relpath(r["path"], args.manifest.parent) for r in chosen]
+    summary = {"command": " ".join(sys.argv), "clips": clips_named, "results": results,
                "wall_s": round(time.time() - start, 1)}
     (args.output / "tune.json").write_text(json.dumps(summary, indent=2))
     _plot(results, args, args.output / "tune.png", summary["command"])
-    print("\n| depth | guidance | recon SNR (dB) | " + " | ".join(f"achieved {s:+g} st" for s in args.shifts) + " |")
-    print("|---" * (3 + len(args.shifts)) + "|")
-    for r in results:
-        print(f"| {r['depth']} | {r['guidance']} | {r['recon_snr_db']:.1f} | "
-              + " | ".join(f"{r[f'achieved_{s:+g}']:+.2f}" for s in args.shifts) + " |")
+    header = ["depth", "guidance", "recon SNR (dB)"] + [f"achieved {s:+g} st" for s in args.shifts]
+    print("\n" + markdown_table(header, [[r["depth"], r["guidance"], f"{r['recon_snr_db']:.1f}"]
+                                         + [f"{r[f'achieved_{s:+g}']:+.2f}" for s in args.shifts] for r in results]))
 
 
 def _plot(results, args, path, command):
