@@ -177,6 +177,9 @@ def check_clip_edit(edit: ClipEdit) -> None:
 
 
 def check_settings(settings: EditSettings) -> None:
+    """Refuse bad settings before a model is loaded or a file read, naming the command-line flags. The pipeline's
+    `check_inputs` checks the same values again for library callers, under its own argument names; the app checks
+    first so that a typo costs no model load and a batch job fails once, not once per item."""
     if settings.mode not in EDIT_MODES:
         raise ValueError(f"mode must be one of {EDIT_MODES}, got {settings.mode!r}")
     if settings.guidance_reference not in GUIDANCE_REFERENCES:
