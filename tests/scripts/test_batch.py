@@ -51,6 +51,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_accelerate_launch_two_processes(tiny_pipeline_dir, tmp_path):
     from accelerate.utils import write_basic_config
 
