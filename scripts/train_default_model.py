@@ -91,19 +91,17 @@ def main(argv=None):
         shutil.rmtree(export)
     shutil.copytree(work / "ldm" / "pipeline", export)
     card = {
-        "recipe": "python scripts/train_default_model.py --work_dir WORK" + (" --smoke" if args.smoke else ""),
+        "recipe": f"python scripts/train_default_model.py --work_dir WORK --recipe {args.recipe}"
+        + (" --smoke" if args.smoke else ""),
         "corpus": json.loads((corpus / "summary.json").read_text()),
         "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
         "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
     }
     (export / "training_summary.json").write_text(json.dumps(card, indent=2))
-    try:
-        from latentdiff_edit.apps.hub import write_model_card
+    from latentdiff_edit.apps.hub import write_model_card
 
-        metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-        write_model_card(export, metrics=metrics, training=card)
-    except ImportError:
-        pass
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+    write_model_card(export, metrics=metrics, training=card)
     size = sum(f.stat().st_size for f in export.rglob("*") if f.is_file())
     print(f"exported {export} ({size / 1e6:.1f} MB)")
 
