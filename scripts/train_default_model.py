@@ -91,8 +91,7 @@ def main(argv=None):
         shutil.rmtree(export)
     shutil.copytree(work / "ldm" / "pipeline", export)
     card = {
-        "recipe": f"python scripts/train_default_model.py --work_dir WORK --recipe {args.recipe}"
-        + (" --smoke" if args.smoke else ""),
+        "recipe": "python scripts/train_default_model.py --work_dir WORK" + (" --smoke" if args.smoke else ""),
         "corpus": json.loads((corpus / "summary.json").read_text()),
         "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
         "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
