@@ -2,7 +2,13 @@
 """Regenerate the shipped default model from nothing: corpus → codec → latent diffusion → export.
 
     python scripts/train_default_model.py --work_dir runs/default            # the shipped recipe (hours on CPU)
+    python scripts/train_default_model.py --work_dir runs/real --recipe real-speech   # the next model (see below)
     python scripts/train_default_model.py --work_dir /tmp/smoke --smoke      # a few clips and steps (CI)
+
+`--recipe shipped` regenerates the checkpoint in `latentdiff_edit/default_model` (synthetic voices, SEANet codec).
+`--recipe real-speech` is the recipe the fidelity work trains toward: real recordings + natural TTS voices +
+augmentation, the EnCodec encoder trained with a Vocos decoder (`vocoder/`), then the LDM on those latents. Its codec
+stage is long; it accumulates over runs (`--resume_from_checkpoint latest` inside), so run it again to continue.
 
 Each stage is the public recipe run with `accelerate launch` (so `--num_processes`/GPUs apply), and a stage whose
 output exists is skipped, so an interrupted run continues where it stopped (training stages resume from their latest
@@ -32,9 +38,21 @@ RECIPE = {
             "--num_validation_clips", "6", "--prediction_type", "v_prediction", "--frame_fourier_features", "5",
             "--timestep_sampling", "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0"],
 }
+REAL_SPEECH = {
+    # ~11.5 h: 3.1 h real (five Asterisk prompt sets), 6.9 h natural TTS (19 voices), 1.5 h labeled espeak/flite;
+    # half of the real/TTS training clips get an augmented copy (rooms, EQ, noise, MP3, gain, pitch/formant)
+    "corpus": ["--sources", "asterisk", "rhvoice", "pico", "mbrola", "piper", "synthetic", "--num_tts_clips", "5000",
+               "--num_clips", "1500", "--augment_fraction", "0.5", "--seed", "0"],
+    "codec": ["--vocoder", "--num_filters", "16", "--upsampling_ratios", "4", "4", "4", "2", "--hidden_size", "64",
+              "--max_train_steps", "200000", "--adversarial_start_step", "60000", "--learning_rate", "3e-4",
+              "--train_batch_size", "8", "--segment_seconds", "1.0", "--validation_steps", "500",
+              "--checkpointing_steps", "250", "--num_validation_clips", "8"],
+    "ldm": RECIPE["ldm"],
+}
 SMOKE = {
     "corpus": ["--num_clips", "24", "--seed", "0"],
-    "codec": ["--num_filters", "4", "--upsampling_ratios", "4", "2", "--hidden_size", "8", "--max_train_steps", "2",
+    "codec": ["--vocoder", "--vocoder_dim", "16", "--vocoder_intermediate_dim", "32", "--vocoder_layers", "1",
+              "--num_filters", "4", "--upsampling_ratios", "4", "2", "--hidden_size", "8", "--max_train_steps", "2",
               "--adversarial_start_step", "1", "--validation_steps", "2", "--checkpointing_steps", "2",
               "--num_validation_clips", "1", "--train_batch_size", "4", "--segment_seconds", "0.25"],
     "ldm": ["--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2",
@@ -48,6 +66,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work_dir", type=Path, required=True)
     p.add_argument("--export_dir", type=Path, default=None)
+    p.add_argument("--recipe", default="shipped", choices=["shipped", "real-speech"])
     p.add_argument("--smoke", action="store_true", help="Tiny corpus, models and step counts: checks the recipe.")
     p.add_argument("--num_processes", type=int, default=1)
     p.add_argument("--cpu", action="store_true", help="Train on CPU even where a GPU is present.")
@@ -63,7 +82,7 @@ def run(cmd):
 
 def main(argv=None):
     args = parse_args(argv)
-    recipe = SMOKE if args.smoke else RECIPE
+    recipe = SMOKE if args.smoke else REAL_SPEECH if args.recipe == "real-speech" else RECIPE
     work = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes),
@@ -80,7 +99,8 @@ def main(argv=None):
              "--resume_from_checkpoint", "latest", *recipe["codec"]])
         (work / "codec" / "DONE").touch()
     if not (work / "ldm" / "DONE").is_file():
-        run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", work / "codec" / "codec",
+        vocoder = ["--vocoder", work / "codec" / "vocoder"] if "--vocoder" in recipe["codec"] else []
+        run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", work / "codec" / "codec", *vocoder,
              "--output_dir", work / "ldm", "--resume_from_checkpoint", "latest", *recipe["ldm"]])
         (work / "ldm" / "DONE").touch()
 
@@ -91,7 +111,8 @@ def main(argv=None):
         shutil.rmtree(export)
     shutil.copytree(work / "ldm" / "pipeline", export)
     card = {
-        "recipe": "python scripts/train_default_model.py --work_dir WORK" + (" --smoke" if args.smoke else ""),
+        "recipe": f"python scripts/train_default_model.py --work_dir WORK --recipe {args.recipe}"
+        + (" --smoke" if args.smoke else ""),
         "corpus": json.loads((corpus / "summary.json").read_text()),
         "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
         "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
