@@ -34,7 +34,8 @@ def real_recording_augmentation(seed: int = 0, p: float = 1.0):
     return Compose(
         [
             PitchShift(min_semitones=-2.5, max_semitones=2.5, p=0.25),
-            RoomSimulator(min_absorption_value=0.15, max_absorption_value=0.6, max_order=6, p=0.35),
+            RoomSimulator(min_absorption_value=0.15, max_absorption_value=0.6, max_order=6, leave_length_unchanged=True,
+                          p=0.35),
             SevenBandParametricEQ(min_gain_db=-6.0, max_gain_db=6.0, p=0.4),
             AddColorNoise(min_snr_db=20.0, max_snr_db=40.0, p=0.4),
             Mp3Compression(min_bitrate=32, max_bitrate=96, p=0.25),

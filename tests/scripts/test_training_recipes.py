@@ -23,8 +23,9 @@ def test_default_model_recipe_smoke(tmp_path):
                     "--export_dir", export, "--smoke"], check=True, timeout=600)
     rows = [json.loads(x) for x in (work / "corpus" / "manifest.jsonl").read_text().splitlines()]
     assert len(rows) == 24 and {"f0_median_hz", "f0_spread_st", "rate", "split"} <= set(rows[0])
-    assert (work / "codec" / "checkpoints" / "checkpoint-2").is_dir()
+    assert (work / "codec" / "checkpoints" / "checkpoint_0").is_dir()
     assert (work / "codec" / "codec" / "model.safetensors").is_file()
+    assert (work / "codec" / "vocoder" / "diffusion_pytorch_model.safetensors").is_file()
     assert (work / "ldm" / "checkpoints" / "checkpoint_2").is_dir()
     assert (work / "ldm" / "train_log.csv").is_file() and (work / "ldm" / "train_log.png").is_file()
     log = [json.loads(x) for x in (work / "ldm" / "train_log.jsonl").read_text().splitlines()]
@@ -32,6 +33,7 @@ def test_default_model_recipe_smoke(tmp_path):
 
     pipe = VoiceEditPipeline.from_pretrained(export)
     pipe.set_progress_bar_config(disable=True)
+    assert pipe.vocoder is not None and pipe.vocoder.config.hop_length == pipe.codec.config.hop_length
     names = pipe.schema.names
     assert names[:2] == ["f0", "energy"] and "intonation" in names and "style" in names
     assert pipe.denoiser.config.training_info["steps"] == 2
