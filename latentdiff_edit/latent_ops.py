@@ -102,8 +102,8 @@ def smooth_frame_mask(
 ) -> torch.Tensor:
     """
     A frame mask `(num_frames,)`: 1 inside the spans `[start, end)` (in frames, fractional allowed), 0 outside, with a
-    raised-cosine ramp of `ramp` frames inside each span's edges (shorter spans get shorter ramps), so the mask is 0
-    everywhere outside the spans and changes smoothly.
+    raised-cosine ramp of `ramp` frames inside each span's edges (shorter spans get shorter ramps; an edge at the
+    sequence's own start or end needs none), so the mask is 0 everywhere outside the spans and changes smoothly.
     """
     centres = torch.arange(num_frames, dtype=torch.float64) + 0.5
     mask = torch.zeros(num_frames, dtype=torch.float64)
@@ -112,7 +112,10 @@ def smooth_frame_mask(
             raise ValueError(f"a mask span must end after it starts, got ({start}, {end})")
         length = min(float(ramp), (end - start) / 2)
         if length > 0:
-            distance = torch.minimum(centres - start, end - centres)  # into the span
+            from_start = centres - start if start > 0 else torch.full_like(centres, math.inf)
+            to_end = end - centres if end < num_frames else torch.full_like(centres, math.inf)
+            distance = torch.minimum(from_start, to_end)  # into the span
+            distance = torch.where((centres >= start) & (centres < end), distance, torch.full_like(centres, -1.0))
             inside = (distance.clamp(0, length) / length).clamp(0, 1)
             span_mask = 0.5 - 0.5 * torch.cos(math.pi * inside)
         else:

@@ -16,12 +16,14 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import EncodecModel
 
 from latentdiff_edit import codec as codec_utils
+from latentdiff_edit import inversion as inversion_methods
 from latentdiff_edit import latent_ops
 from latentdiff_edit.attributes import MEASURABLE, AttributeSchema, SourceAttributes, measure_source_attributes
 from latentdiff_edit.audio import DEFAULT_MAX_SECONDS, prepare_audio
 from latentdiff_edit.defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH  # noqa: F401
 from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones, semitones_to_hz
 from latentdiff_edit.features import measure_attributes as measure_clip_attributes
+from latentdiff_edit.inversion import InversionEncoder
 from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.models.denoiser import LatentDenoiser1D
 from latentdiff_edit.models.vocoder import VocosVocoder
@@ -72,7 +74,8 @@ class VoiceInversionOutput(BaseOutput):
         num_samples (`list[int]`): each clip's length in samples at the codec's rate.
         num_inference_steps (`int`): steps of the full schedule the inversion used.
         inversion_depth (`float`): fraction of the schedule inverted (1.0 = to pure noise).
-        method (`str`): `"ddim"` or `"ddpm"` (edit-friendly DDPM inversion).
+        method (`str`): `"ddim"`, `"ddpm"` (edit-friendly DDPM inversion), `"null-opt"`, `"latent-opt"` or
+            `"encoder"` (see `invert`).
         noise_maps (`torch.Tensor` of shape `(num_steps, batch_size, latent_channels, num_frames)`, *optional*):
             for `"ddpm"`: per sampling step, what the stochastic step adds to the predicted mean (the scaled
             edit-friendly noise); regeneration adds them back.
@@ -82,6 +85,10 @@ class VoiceInversionOutput(BaseOutput):
         window_overlap (`int`): frames shared by neighbouring windows.
         window_values (`list[list[dict]]`, *optional*): per clip, per window, the clip-level attributes measured on
             that window (a long or multi-speaker recording is conditioned window by window).
+        reference_offsets (`torch.Tensor` of shape `(num_steps, batch_size, hidden_size)`, *optional*): for
+            `"null-opt"`: per sampling step, the optimized embedding `__call__` adds to the reference branch.
+        guidance_scale (`float`, defaults to 1.0), guidance_reference (`str`, defaults to `"null"`): the regeneration
+            an optimized inversion (`"null-opt"`, `"latent-opt"`) was made for.
     """
 
     latents: torch.Tensor
@@ -97,6 +104,9 @@ class VoiceInversionOutput(BaseOutput):
     window_frames: int | None = None
     window_overlap: int = 0
     window_values: list[list[dict]] | None = None
+    reference_offsets: torch.Tensor | None = None
+    guidance_scale: float = 1.0
+    guidance_reference: str = "null"
 
 
 @dataclass
@@ -188,10 +198,12 @@ class VoiceEditPipeline(DiffusionPipeline):
             `invert` builds one from the scheduler's config for each call (the registered components never change).
         vocoder ([`VocosVocoder`], *optional*): a Vocos decoder trained on the codec's latents; when absent the
             codec's own decoder renders audio.
+        inversion_encoder ([`~latentdiff_edit.inversion.InversionEncoder`], *optional*): amortized inversion for
+            `invert(method="encoder")`.
     """
 
     model_cpu_offload_seq = "denoiser->codec->vocoder"
-    _optional_components = ["inverse_scheduler", "vocoder"]
+    _optional_components = ["inverse_scheduler", "vocoder", "inversion_encoder"]
     _callback_tensor_inputs = ["latents"]
 
     def __init__(
@@ -201,10 +213,12 @@ class VoiceEditPipeline(DiffusionPipeline):
         scheduler: DDIMScheduler,
         inverse_scheduler: DDIMInverseScheduler | None = None,
         vocoder: VocosVocoder | None = None,
+        inversion_encoder: InversionEncoder | None = None,
     ):
         super().__init__()
         self.register_modules(
-            codec=codec, denoiser=denoiser, scheduler=scheduler, inverse_scheduler=inverse_scheduler, vocoder=vocoder
+            codec=codec, denoiser=denoiser, scheduler=scheduler, inverse_scheduler=inverse_scheduler, vocoder=vocoder,
+            inversion_encoder=inversion_encoder,
         )
         if vocoder is not None and codec is not None and vocoder.config.hop_length != codec.config.hop_length:
             raise ValueError(
@@ -445,8 +459,9 @@ class VoiceEditPipeline(DiffusionPipeline):
         for first in range(0, len(plan.active), WINDOWS_PER_PASS):
             index = torch.tensor(plan.active[first : first + WINDOWS_PER_PASS], device=latents.device)
             chunk = [{k: v[index.to(v.device)] for k, v in branch.items()} for branch in branches]
+            chunk_offsets = [o[index] if o is not None and o.ndim == 2 else o for o in offsets]  # per-window
             predictions[index] = self._guided_prediction(windows[index], t, chunk, scales, plan.padding_mask[index],
-                                                         offsets)
+                                                         chunk_offsets)
         return plan.fold(predictions, latents.shape)
 
     def _window_attributes(self, attributes: Sequence[SourceAttributes | None], window_values, plan):
@@ -490,9 +505,7 @@ class VoiceEditPipeline(DiffusionPipeline):
             if not torch.isfinite(weights).all():
                 raise ValueError("`edit_mask` frame weights must be finite")
             return weights.clamp(0, 1).expand(batch, -1).to(device)
-        items = list(edit_mask)
-        if len(items) == 2 and all(x is None or isinstance(x, (int, float)) for x in items):
-            items = [tuple(items)] * batch  # one (start, end) span for every clip
+        items = [edit_mask] * batch if isinstance(edit_mask, tuple) else list(edit_mask)  # a tuple: every clip
         if len(items) != batch:
             raise ValueError(f"`edit_mask` has {len(items)} items for a batch of {batch}")
         frame_rate = self.sampling_rate / self.hop_length
@@ -703,6 +716,8 @@ class VoiceEditPipeline(DiffusionPipeline):
         method: str = "ddim",
         rate: float = 1.0,
         window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
+        guidance_reference: str = "null",
+        inversion_options: dict | None = None,
         return_dict: bool = True,
     ) -> VoiceInversionOutput | tuple:
         r"""
@@ -714,6 +729,10 @@ class VoiceEditPipeline(DiffusionPipeline):
         used for audio by Manor & Michaeli, ICML 2024): noisy latents drawn independently at every step with
         `generator`, and the noise maps that make the stochastic (eta = 1) sampler pass through them; regenerating
         with the source attributes is exact whatever the denoiser, and edits change the predicted means.
+        `method="null-opt"`, `"latent-opt"` and `"encoder"` are in `latentdiff_edit.inversion`: per-step optimization
+        of the reference condition (null-text inversion), optimization of the inverted latents themselves (both for
+        the regeneration at `guidance_scale` against `guidance_reference`, which `__call__` must then use), and the
+        one-pass `inversion_encoder` component.
 
         A speaking-rate edit (`rate != 1`) time-warps the clean latents and the F0 and energy contours to `1 / rate`
         of the duration, then noises the warped latents to `inversion_depth` (SDEdit) instead of inverting them
@@ -740,13 +759,16 @@ class VoiceEditPipeline(DiffusionPipeline):
                 in `RATE_RANGE`.
             window_seconds (`float`, *optional*, defaults to `DEFAULT_WINDOW_SECONDS`): denoiser window; None runs
                 each clip through the denoiser whole.
+            guidance_reference (`str`, *optional*, defaults to `"null"`): for `"null-opt"` and `"latent-opt"`, the
+                reference of the regeneration they are optimized for (`"null"` or `"source"`).
+            inversion_options (`dict`, *optional*): options of the `"null-opt"` / `"latent-opt"` optimization (see
+                `latentdiff_edit.inversion`).
             return_dict (`bool`, *optional*, defaults to `True`): return a `VoiceInversionOutput` or a tuple.
         """
         # 1. Check inputs
-        self.check_inputs(num_inference_steps, inversion_depth, guidance_scale, "null", None,
+        self.check_inputs(num_inference_steps, inversion_depth, guidance_scale, guidance_reference, None,
                           attributes, "latent", None)
-        if method not in ("ddim", "ddpm"):
-            raise ValueError(f"`method` must be 'ddim' or 'ddpm', got {method!r}")
+        inversion_methods.check_method(self, method, inversion_depth, inversion_options)
         if method == "ddpm" and not isinstance(self.scheduler, DDIMScheduler):
             raise ValueError(f"edit-friendly DDPM inversion steps a `DDIMScheduler` (eta = 1), this pipeline has a "
                              f"`{type(self.scheduler).__name__}`; use method='ddim'")
@@ -782,12 +804,18 @@ class VoiceEditPipeline(DiffusionPipeline):
             branches = [self.encode_conditions([None] * len(conditioned), num_condition_frames)] + branches
             scales = [guidance_scale]
         # 3. Inversion: the deterministic DDIM path, edit-friendly DDPM noise maps, or (rate edits) SDEdit noising
+        reference_offsets = None  # null-opt's per-step reference embeddings
         if rate != 1.0:
             latents, noise_maps = self._forward_noised(source_latents, padding_mask, num_inference_steps,
                                                        inversion_depth, generator), None
         elif method == "ddpm":
             latents, noise_maps = self._ddpm_noise_maps(source_latents, padding_mask, num_inference_steps,
                                                         inversion_depth, branches, scales, generator, plan)
+        elif method != "ddim":
+            latents, reference_offsets = inversion_methods.invert_with(
+                self, method, source_latents, padding_mask, sources, conditioned, num_condition_frames, plan,
+                num_inference_steps, inversion_depth, guidance_scale, guidance_reference, inversion_options)
+            noise_maps = None
         else:
             latents, noise_maps = self._ddim_invert(source_latents, padding_mask, num_inference_steps,
                                                     inversion_depth, branches, scales, plan), None
@@ -796,7 +824,9 @@ class VoiceEditPipeline(DiffusionPipeline):
         output = VoiceInversionOutput(latents, source_latents, sources, padding_mask, num_samples,
                                       num_inference_steps, num_steps / num_inference_steps, method, noise_maps,
                                       rate=float(rate), window_frames=window, window_overlap=overlap,
-                                      window_values=window_values)
+                                      window_values=window_values,
+                                      reference_offsets=reference_offsets,
+                                      guidance_scale=float(guidance_scale), guidance_reference=guidance_reference)
         return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
@@ -910,9 +940,9 @@ class VoiceEditPipeline(DiffusionPipeline):
             batch_size (`int`, *optional*, defaults to 1): clips to generate (generation only).
             rate (`float`, *optional*): speaking-rate factor (1.25 = 25 % faster: the output lasts `1 / 1.25` of the
                 input), applied when `audio` is inverted (see `invert`); with an `inversion`, the rate it was made with.
-            edit_mask (`tuple`, `list` or `torch.Tensor`, *optional*): where to edit. `(start, end)` in seconds (either
-                may be None: from the start, to the end) for every clip; a list with one such span, a list of spans or
-                None (the whole clip) per clip; or frame weights `(batch_size, num_frames)` in [0, 1]. Per step, the
+            edit_mask (`tuple`, `list` or `torch.Tensor`, *optional*): where to edit. A tuple `(start, end)` in seconds
+                (either may be None: from the start, to the end) for every clip; a list with, per clip, such a span,
+                a list of spans, or None (the whole clip); or frame weights `(batch_size, num_frames)` in [0, 1]. Per step, the
                 latents outside the mask are replaced by the source's (as DiffEdit and inpainting do; the mask ramps
                 over `MASK_RAMP_SECONDS` inside each span), so outside it the output is the codec's rendering of the
                 source and the seams are smooth; the target contours are the source's outside the mask.
@@ -976,10 +1006,15 @@ class VoiceEditPipeline(DiffusionPipeline):
             target_values = None if window_values is None else [
                 [SourceAttributes(np.zeros(0), np.zeros(0), v).edited(*edits[i], values[i]).values for v in item]
                 for i, item in enumerate(window_values)]
-            for i in range(batch):  # values derived from measured ones (e.g. intonation x scale) may leave the range
+            for i in range(batch):  # values an edit derives from measured ones (intonation x scale) may leave the range
                 derived = target_values[i] if target_values is not None else [target[i].values]
-                self._warn_out_of_range([{k: v for k, v in d.items() if k not in values[i]} for d in derived],
+                measured = window_values[i] if window_values is not None else [source[i].values]
+                self._warn_out_of_range([{k: v for k, v in d.items() if k not in values[i] and v != m.get(k)}
+                                         for d, m in zip(derived, measured)],
                                         "target" + (f" (clip {i})" if batch > 1 else ""))
+            if inversion.reference_offsets is not None and guidance_reference != inversion.guidance_reference:
+                raise ValueError(f"this 'null-opt' inversion was optimized for `guidance_reference`="
+                                 f"{inversion.guidance_reference!r}, got {guidance_reference!r}")
             latents = inversion.latents.clone()
             noise_maps = inversion.noise_maps
             padding_mask, num_samples = inversion.padding_mask, inversion.num_samples
@@ -1068,7 +1103,11 @@ class VoiceEditPipeline(DiffusionPipeline):
                 if global_index is not None:  # a step-end callback may have changed `pipe._guidance_scale`
                     scales[global_index] = self._guidance_scale
                 latent_model_input = self.scheduler.scale_model_input(latents, t)
-                pred = self._predict(latent_model_input, t, branches, scales, padding_mask, offsets, plan)
+                step_offsets = offsets
+                if inversion is not None and inversion.reference_offsets is not None:  # null-opt: per step
+                    step_offsets = inversion_methods.branch_offsets(offsets, inversion.reference_offsets[i].to(latents),
+                                                                    guidance_reference, plan)
+                pred = self._predict(latent_model_input, t, branches, scales, padding_mask, step_offsets, plan)
                 if noise_maps is not None:  # edit-friendly DDPM: the eta = 1 mean plus the inverted noise
                     latents = (self._stochastic_mean(pred, t, latents) + noise_maps[i]) * padding_mask[:, None]
                 else:
