@@ -163,7 +163,7 @@ def null_condition_optimization(
     trajectory: list[torch.Tensor],
     timesteps: torch.Tensor,
     num_inner_steps: int = 10,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 5e-2,
     tolerance: float = 1e-7,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """
@@ -176,8 +176,9 @@ def null_condition_optimization(
         trajectory (`list[torch.Tensor]`): `[x_0, z_1, ..., z_N]` from [`ddim_trajectory`] at guidance 1.
         timesteps (`torch.Tensor`): the `N` descending sampling timesteps (`pipe._timesteps`).
         num_inner_steps (`int`, *optional*, defaults to 10): Adam steps per sampling step (the paper's N).
-        learning_rate (`float`, *optional*, defaults to 1e-2): Adam's step, decayed linearly to a tenth over the
-            schedule as in the paper.
+        learning_rate (`float`, *optional*, defaults to 5e-2): Adam's step, decayed linearly to a tenth over the
+            schedule as in the paper (whose 1e-2 moved the shipped model's embedding too little: 4.0 dB against 6.0 dB
+            at 5e-2, 10 steps, guidance 3).
         tolerance (`float`, *optional*, defaults to 1e-7): a step stops early below this mean squared error.
 
     Returns:
@@ -335,7 +336,7 @@ def latent_optimization(
             for t in timesteps:
                 current = torch.utils.checkpoint.checkpoint(sampler.step, current, t, use_reentrant=False)
             loss = _masked_mse(current, source, padding_mask).sum()
-            if float(loss) < best_loss:
+            if float(loss.detach()) < best_loss:
                 best, best_loss = start.detach().clone(), float(loss)
             (start.grad,) = torch.autograd.grad(loss, [start])
             optimizer.step()
