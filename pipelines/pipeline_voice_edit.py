@@ -16,6 +16,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import EncodecModel
 
 from latentdiff_edit import codec as codec_utils
+from latentdiff_edit import directions as directions_lib
 from latentdiff_edit import inversion as inversion_methods
 from latentdiff_edit import latent_ops
 from latentdiff_edit.attributes import MEASURABLE, AttributeSchema, SourceAttributes, measure_source_attributes
@@ -894,7 +895,7 @@ class VoiceEditPipeline(DiffusionPipeline):
         pitch_shift: float | Sequence[float] = 0.0,
         intonation_scale: float | Sequence[float] = 1.0,
         energy_shift: float | Sequence[float] = 0.0,
-        direction: EditDirection | None = None,
+        direction: EditDirection | str | directions_lib.Direction | None = None,
         strength: float = 1.0,
         num_inference_steps: int = 50,
         inversion_depth: float | None = None,
@@ -927,7 +928,9 @@ class VoiceEditPipeline(DiffusionPipeline):
             intonation_scale (`float` or `list[float]`, *optional*, defaults to 1.0): scales F0 excursions
                 (semitones) around the clip's mean; >1 is more expressive, <1 flatter.
             energy_shift (`float` or `list[float]`, *optional*, defaults to 0.0): dB added to the energy contour.
-            direction (`EditDirection`, *optional*): from `construct_direction`, applied with `strength`.
+            direction (`EditDirection`, `str` or `Direction`, *optional*): from `construct_direction`, applied with
+                `strength`; or a saved direction (its name, see `load_directions`, or a
+                `latentdiff_edit.directions.Direction`), whose `strength` is calibrated (1.0 = its measured unit).
             strength (`float`, *optional*, defaults to 1.0): direction strength; 0 equals no direction.
             num_inference_steps (`int`, *optional*, defaults to 50): steps of the full schedule.
             inversion_depth (`float`, *optional*): fraction of the schedule to invert when `audio` is given
@@ -958,7 +961,14 @@ class VoiceEditPipeline(DiffusionPipeline):
 
         Examples:
         """
-        # 1. Check inputs
+        # 1. Check inputs (a named or calibrated direction becomes what it runs: contour edits or a vector)
+        if isinstance(direction, (str, directions_lib.Direction)):
+            named = direction if isinstance(direction, directions_lib.Direction) else \
+                directions_lib.resolve_direction(self.load_directions(reload=False), direction)
+            resolved = named.call_arguments(strength, pitch_shift, intonation_scale, energy_shift)
+            pitch_shift, intonation_scale, energy_shift, strength = (
+                resolved[k] for k in ("pitch_shift", "intonation_scale", "energy_shift", "strength"))
+            direction = None if resolved["vector"] is None else EditDirection(resolved["vector"], resolved["space"])
         self.check_inputs(num_inference_steps, inversion_depth, guidance_scale, guidance_reference,
                           attribute_guidance_scales, attributes, output_type, callback_on_step_end_tensor_inputs,
                           strength, direction)
@@ -1138,6 +1148,21 @@ class VoiceEditPipeline(DiffusionPipeline):
             return (audio_out,)
         return VoiceEditPipelineOutput(audios=audio_out, num_samples=num_samples, sampling_rate=self.sampling_rate,
                                        attributes=target)
+
+    def load_directions(self, path=None, reload: bool = True) -> dict:
+        r"""
+        The directions saved in `path/directions/` (see `latentdiff_edit.directions.save_directions`), by name; they
+        are kept for `__call__(direction=NAME)`.
+
+        Args:
+            path (`str` or `os.PathLike`, *optional*): a pipeline folder; defaults to the one this pipeline was
+                loaded from.
+            reload (`bool`, *optional*, defaults to `True`): read the folder again even if directions were loaded.
+        """
+        if reload or getattr(self, "_directions", None) is None:
+            folder = path or getattr(self, "name_or_path", None)
+            self._directions = directions_lib.load_directions(folder) if folder else {}
+        return self._directions
 
     @torch.no_grad()
     def check_reconstruction(

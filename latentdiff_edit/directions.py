@@ -1,0 +1,386 @@
+# Copyright 2026 The latentdiff-edit developers. Licensed under the Apache License, Version 2.0.
+"""Edit directions that are measured: supervised directions calibrated so that `strength` maps to a measured change,
+unsupervised directions (principal components of inverted latents across clips; principal directions of the
+denoiser's posterior around one clip, as ZEUS), saved as `directions/` in a pipeline folder and applied by name.
+
+A [`Direction`] lives in one of three spaces:
+
+- `"condition"`: an offset of the denoiser's global condition embedding `(hidden_size,)` (pix2pix-zero's mean
+  difference, `VoiceEditPipeline.construct_direction`);
+- `"noise"`: an offset of the inverted latents, `(latent_channels, 1)` (any length) or `(latent_channels, num_frames)`
+  (one clip's posterior direction);
+- `"contour"`: a move of the frame-attribute condition the model follows most, the F0 and energy contours:
+  `(log intonation scale, pitch shift in semitones, energy shift in dB)` per unit of strength. On the shipped model the
+  global-condition and noise-space mean differences do not move F0 spread measurably (strength ±4 of the
+  `intonation` condition direction gave ratios 1.01-2.20 in no order), so intonation is a contour direction.
+
+Calibration (`calibrate`) edits calibration clips at a grid of raw strengths, measures the attribute the direction is
+named for, and stores the mean response; `strength` is then the measured change in units of `unit` (e.g. +1.0 = the
+F0-spread change between the two sets a supervised direction was built from), and applying inverts the response
+curve by interpolation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .features import hz_to_semitones, measure_attributes
+
+DIRECTION_SPACES = ("condition", "noise", "contour")
+DIRECTIONS_FOLDER = "directions"
+# Measured attributes a direction can be calibrated on: name -> (key of `measure_attributes`, how a change is
+# expressed: "log" = log ratio, "semitones" = 12 log2 ratio, "difference").
+MEASURES = {
+    "f0_spread": ("f0_spread_st", "log"),
+    "pitch": ("f0_median_hz", "semitones"),
+    "loudness": ("loudness_db", "difference"),
+    "rate": ("rate", "log"),
+    "duration": ("speech_duration_s", "log"),
+}
+
+
+@dataclass
+class Direction:
+    """
+    A named edit direction.
+
+    Args:
+        name (`str`): how it is applied (`--direction NAME`).
+        space (`str`): `"condition"`, `"noise"` or `"contour"` (see the module docs).
+        vector (`torch.Tensor`): the direction per unit of raw strength: `(hidden_size,)`, `(latent_channels, 1)`,
+            `(latent_channels, num_frames)`, or `(3,)` for a contour direction.
+        attribute (`str`, *optional*): the measured attribute it is named and calibrated for (a key of `MEASURES`).
+        unit (`float`, *optional*): the measured change (log ratio, semitones or difference, see `MEASURES`) that
+            strength 1 asks for.
+        calibration (`dict`, *optional*): `raw` strengths and the `measured` mean change at each (from `calibrate`),
+            plus the clips and settings used.
+        description (`str`, *optional*): what it is, for people.
+    """
+
+    name: str
+    space: str
+    vector: torch.Tensor
+    attribute: str | None = None
+    unit: float | None = None
+    calibration: dict = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        if self.space not in DIRECTION_SPACES:
+            raise ValueError(f"direction `space` must be one of {DIRECTION_SPACES}, got {self.space!r}")
+        if self.attribute is not None and self.attribute not in MEASURES:
+            raise ValueError(f"direction `attribute` must be one of {sorted(MEASURES)}, got {self.attribute!r}")
+        if self.space == "contour" and tuple(self.vector.shape) != (3,):
+            raise ValueError(f"a contour direction has 3 components, got shape {tuple(self.vector.shape)}")
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(self.calibration.get("raw")) and self.unit is not None
+
+    def raw_strength(self, strength: float) -> float:
+        """The raw strength that gives the measured change `strength * unit` (the calibration curve inverted by
+        linear interpolation; uncalibrated directions use `strength` as it is)."""
+        if not math.isfinite(strength):
+            raise ValueError(f"`strength` must be finite, got {strength}")
+        if not self.calibrated:
+            return float(strength)
+        raw = np.asarray(self.calibration["raw"], dtype=np.float64)
+        measured = np.asarray(self.calibration["measured"], dtype=np.float64)
+        order = np.argsort(measured)
+        measured, raw = measured[order], raw[order]
+        wanted = strength * self.unit
+        if wanted < measured[0] or wanted > measured[-1]:  # past the grid: extend the end segments' slopes
+            i = (0, 1) if wanted < measured[0] else (-2, -1)
+            slope = (raw[i[1]] - raw[i[0]]) / max(measured[i[1]] - measured[i[0]], 1e-9)
+            return float(raw[i[0]] + slope * (wanted - measured[i[0]]))
+        return float(np.interp(wanted, measured, raw))
+
+    def call_arguments(self, strength: float, pitch_shift=0.0, intonation_scale=1.0, energy_shift=0.0) -> dict:
+        """What `VoiceEditPipeline.__call__` runs for this direction at the calibrated `strength`, merged with the
+        call's other edits (scalars or per-clip lists): a contour direction adds to `pitch_shift` and `energy_shift`
+        and multiplies `intonation_scale`; a condition or noise direction returns its `vector` and `space` with the
+        raw `strength`."""
+        raw = self.raw_strength(strength)
+        out = {"vector": None, "space": None, "strength": 1.0, "pitch_shift": pitch_shift,
+               "intonation_scale": intonation_scale, "energy_shift": energy_shift}
+        if self.space != "contour":
+            out.update(vector=self.vector, space=self.space, strength=raw)
+            return out
+        log_scale, pitch, energy = (float(x) * raw for x in self.vector)
+        out["pitch_shift"] = _elementwise(pitch_shift, lambda v: v + pitch)
+        out["energy_shift"] = _elementwise(energy_shift, lambda v: v + energy)
+        out["intonation_scale"] = _elementwise(intonation_scale, lambda v: v * math.exp(log_scale))
+        return out
+
+
+def _elementwise(value, fn):
+    if isinstance(value, (list, tuple, np.ndarray, torch.Tensor)):
+        return [fn(float(v)) for v in value]
+    return fn(float(value))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Saving and loading: `directions/` in a pipeline folder
+
+
+def save_directions(directions: Mapping[str, Direction] | Sequence[Direction], folder: str | Path) -> Path:
+    """Write `folder/directions/directions.json` (metadata) and `directions.safetensors` (vectors); `folder` is a
+    pipeline folder, so the directions load with the model. Returns the `directions` folder."""
+    items = list(directions.values()) if isinstance(directions, Mapping) else list(directions)
+    names = [d.name for d in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"direction names must be unique, got {names}")
+    path = Path(folder) / DIRECTIONS_FOLDER
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({d.name: d.vector.detach().float().cpu().contiguous() for d in items},
+              str(path / "directions.safetensors"))
+    metadata = [{k: v for k, v in asdict(d).items() if k != "vector"} for d in items]
+    (path / "directions.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    return path
+
+
+def load_directions(folder: str | Path) -> dict[str, Direction]:
+    """The directions saved in `folder/directions/` (or in `folder` itself), by name; `{}` when there are none."""
+    folder = Path(folder)
+    path = folder / DIRECTIONS_FOLDER if (folder / DIRECTIONS_FOLDER).is_dir() else folder
+    if not (path / "directions.json").is_file():
+        return {}
+    vectors = load_file(str(path / "directions.safetensors"))
+    out = {}
+    for item in json.loads((path / "directions.json").read_text()):
+        if item["name"] not in vectors:
+            raise ValueError(f"{path}: direction {item['name']!r} has no vector in directions.safetensors")
+        out[item["name"]] = Direction(vector=vectors[item["name"]], **item)
+    return out
+
+
+def resolve_direction(directions: Mapping[str, Direction], name: str) -> Direction:
+    if name not in directions:
+        known = ", ".join(sorted(directions)) or "none (save some with `save_directions`)"
+        raise ValueError(f"unknown direction {name!r}; this model has: {known}")
+    return directions[name]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Measuring
+
+
+def measure(audio: np.ndarray, sampling_rate: int) -> dict[str, float]:
+    """The measured attributes of `MEASURES` for one clip."""
+    values = measure_attributes(np.asarray(audio, dtype=np.float64), sampling_rate)
+    return {name: float(values[key]) for name, (key, _) in MEASURES.items()}
+
+
+def change(attribute: str, before: float, after: float) -> float:
+    """The change of `attribute` from `before` to `after` in its own terms (log ratio, semitones or difference);
+    NaN when a ratio is undefined."""
+    kind = MEASURES[attribute][1]
+    if kind == "difference":
+        return float(after - before)
+    if not (before > 0 and after > 0):
+        return float("nan")
+    return float(12 * math.log2(after / before)) if kind == "semitones" else float(math.log(after / before))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Supervised directions
+
+
+def contour_direction(name: str, source_clips: Sequence[np.ndarray], target_clips: Sequence[np.ndarray],
+                      sampling_rate: int, attribute: str = "f0_spread", description: str = "") -> Direction:
+    """
+    A contour direction from two sets of recordings: per unit, the set means' log F0-spread ratio (intonation scale),
+    median-F0 difference (semitones) and loudness difference (dB) — only the component of `attribute` is kept, so the
+    direction moves what it is named for. Its `unit` is the same difference of the sets, so strength +1.0 asks for
+    the change between the two sets (`calibrate` then makes it so).
+    """
+    if not source_clips or not target_clips:
+        raise ValueError("`source_clips` and `target_clips` must each hold at least one recording")
+    source = [measure(c, sampling_rate) for c in source_clips]
+    target = [measure(c, sampling_rate) for c in target_clips]
+
+    def mean(rows, key):
+        values = [r[key] for r in rows if math.isfinite(r[key]) and (key == "loudness" or r[key] > 0)]
+        if not values:
+            raise ValueError(f"no clip of a set has a measurable {key}")
+        return float(np.mean(values))
+
+    components = {
+        "f0_spread": math.log(mean(target, "f0_spread") / mean(source, "f0_spread")),
+        "pitch": float(hz_to_semitones(np.array([mean(target, "pitch")]), mean(source, "pitch"))[0]),
+        "loudness": mean(target, "loudness") - mean(source, "loudness"),
+    }
+    if attribute not in components:
+        raise ValueError(f"a contour direction moves f0_spread, pitch or loudness, got {attribute!r}")
+    vector = torch.zeros(3)
+    vector[("f0_spread", "pitch", "loudness").index(attribute)] = components[attribute]
+    return Direction(name, "contour", vector, attribute=attribute, unit=components[attribute],
+                     description=description or f"{attribute}: from {len(source)} to {len(target)} recordings")
+
+
+def calibrate(
+    pipe,
+    direction: Direction,
+    clips: Sequence[np.ndarray],
+    sampling_rate: int,
+    raw_strengths: Sequence[float] = (-1.0, -0.5, 0.5, 1.0),
+    edit_kwargs: Mapping | None = None,
+    invert_kwargs: Mapping | None = None,
+) -> Direction:
+    """
+    Edit `clips` at each raw strength, measure the change of `direction.attribute` against the unedited regeneration
+    (strength 0, so that the codec's and the sampler's own changes are not counted), and store the mean response
+    curve in `direction.calibration`. Returns the direction (changed in place).
+
+    Args:
+        raw_strengths (`list[float]`, *optional*): the grid (0 is added).
+        edit_kwargs (`dict`, *optional*): other `__call__` arguments (guidance, reference, other edits).
+        invert_kwargs (`dict`, *optional*): `invert` arguments (steps, depth, method).
+    """
+    if direction.attribute is None:
+        raise ValueError(f"direction {direction.name!r} names no measured `attribute` to calibrate on")
+    if not clips:
+        raise ValueError("`clips` is empty")
+    grid = sorted(set(float(s) for s in raw_strengths) | {0.0})
+    uncalibrated = Direction(**{**asdict(direction), "vector": direction.vector, "calibration": {}})
+    responses = {s: [] for s in grid}
+    for clip in clips:
+        inversion = pipe.invert(clip, sampling_rate, **dict(invert_kwargs or {}))
+        values = {}
+        for s in grid:
+            audio = pipe(inversion=inversion, direction=uncalibrated, strength=s, output_type="np",
+                         **dict(edit_kwargs or {})).audios[0, : inversion.num_samples[0]]
+            values[s] = measure(audio, pipe.sampling_rate)[direction.attribute]
+        for s in grid:
+            responses[s].append(change(direction.attribute, values[0.0], values[s]))
+    measured = [float(np.nanmean(responses[s])) if np.isfinite(responses[s]).any() else 0.0 for s in grid]
+    direction.calibration = {"raw": grid, "measured": measured, "per_clip": [responses[s] for s in grid],
+                             "num_clips": len(clips), "edit_kwargs": dict(edit_kwargs or {}),
+                             "invert_kwargs": dict(invert_kwargs or {})}
+    if direction.unit is None:
+        direction.unit = measured[-1] / grid[-1] if grid[-1] else 1.0
+    return direction
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Unsupervised directions
+
+
+@torch.no_grad()
+def pca_directions(pipe, clips: Sequence[np.ndarray], sampling_rate: int, num_directions: int = 5,
+                   prefix: str = "pc", **invert_kwargs) -> list[Direction]:
+    """
+    Principal components of the inverted latents across `clips` (each clip's latents averaged over its frames, so a
+    component is a `(latent_channels, 1)` noise-space offset that applies to any length): the directions in which
+    recordings' inversions differ most. Each is scaled to one standard deviation of the clips along it.
+    """
+    if len(clips) < 2:
+        raise ValueError("principal components need at least two clips")
+    inversion = pipe.invert(list(clips), sampling_rate, **invert_kwargs)
+    mask = inversion.padding_mask[:, None].to(inversion.latents.dtype)
+    means = ((inversion.latents * mask).sum(-1) / mask.sum(-1)).double().cpu()  # (B, C)
+    centred = means - means.mean(0)
+    _, singular, components = torch.linalg.svd(centred, full_matrices=False)  # components: (k, C)
+    num = min(num_directions, len(singular))
+    scale = singular[:num] / math.sqrt(max(len(clips) - 1, 1))
+    explained = (singular**2 / (singular**2).sum()).tolist()
+    return [Direction(f"{prefix}{i + 1}", "noise", (components[i] * scale[i]).float()[:, None],
+                      description=f"principal component {i + 1} of time-averaged inverted latents over "
+                                  f"{len(clips)} clips ({100 * explained[i]:.0f}% of their variance)")
+            for i in range(num)]
+
+
+def posterior_directions(pipe, inversion, num_directions: int = 5, num_iterations: int = 8,
+                         prefix: str = "posterior", seed: int = 0) -> list[Direction]:
+    """
+    The principal directions of the denoiser's posterior around one clip (Manor & Michaeli, "Zero-Shot Unsupervised
+    and Text-Based Audio Editing Using DDPM Inversion" (ZEUS), ICML 2024): at the first sampling timestep of the
+    inversion, the top right-singular vectors of the Jacobian of the predicted clean latents with respect to the noisy
+    latents (the posterior covariance's principal components, up to the noise level), by subspace iteration on
+    `J^T J` (finite-difference Jacobian-vector products, autograd vector-Jacobian products). Each is a `(latent_channels, num_frames)` noise-space direction for this clip, scaled
+    to the posterior standard deviation along it (`sigma_t * sqrt(eigenvalue)`, eq. 7 of the paper).
+    """
+    if inversion.latents.shape[0] != 1:
+        raise ValueError("posterior directions are computed around one clip at a time")
+    if inversion.window_frames is not None and inversion.padding_mask.shape[-1] > inversion.window_frames:
+        raise ValueError("posterior directions need the clip in one denoiser window (invert with window_seconds=None)")
+    device = inversion.latents.device
+    timestep = pipe._timesteps(inversion.num_inference_steps, inversion.inversion_depth, device)[0]
+    alpha_prod = pipe._inverse_scheduler().alphas_cumprod[int(timestep)].to(inversion.latents)
+    prediction_type = pipe.scheduler.config.prediction_type
+    conditions = pipe.encode_conditions(inversion.source_attributes, inversion.latents.shape[-1])
+    mask = inversion.padding_mask
+    point = inversion.latents.to(pipe.denoiser.dtype)
+
+    def clean_prediction(latents):  # x0 estimate (eq. 12 of DDIM)
+        output = pipe.denoiser(latents, timestep, conditions=conditions, padding_mask=mask).sample
+        if prediction_type == "epsilon":
+            return (latents - (1 - alpha_prod).sqrt() * output) / alpha_prod.sqrt()
+        if prediction_type == "v_prediction":
+            return alpha_prod.sqrt() * latents - (1 - alpha_prod).sqrt() * output
+        return output
+
+    def jvp(vector, epsilon=1e-3):  # central differences: forward-mode AD does not reach CPU attention kernels
+        with torch.no_grad():
+            scale = epsilon / vector.norm().clamp_min(1e-12)
+            return (clean_prediction(point + scale * vector) - clean_prediction(point - scale * vector)) / (2 * scale)
+
+    generator = torch.Generator("cpu").manual_seed(seed)
+    basis = torch.randn((num_directions, *point.shape[1:]), generator=generator).to(point) * mask[:, None]
+    with torch.enable_grad():
+        anchor = point.detach().requires_grad_(True)
+        prediction = clean_prediction(anchor)
+    for _ in range(num_iterations):
+        # J^T J V: a Jacobian-vector product (differences) then a vector-Jacobian product (autograd) per direction
+        products = []
+        for vector in basis:
+            (product,) = torch.autograd.grad(prediction, anchor, jvp(vector[None]), retain_graph=True)
+            products.append(product[0] * mask[0])
+        q, _ = torch.linalg.qr(torch.stack(products).flatten(1).T)  # (C*T, k), orthonormal columns
+        basis = q.T.reshape(basis.shape)
+    eigenvalues = torch.stack([jvp(v[None]).pow(2).sum() for v in basis])  # |J v|^2
+    order = torch.argsort(eigenvalues, descending=True)
+    sigma = (1 - alpha_prod).sqrt()
+    return [Direction(f"{prefix}{rank + 1}", "noise", (basis[i] * sigma * eigenvalues[i].clamp_min(0).sqrt()).detach(),
+                      description=f"posterior principal direction {rank + 1} at t={int(timestep)} "
+                                  f"(|J v|^2 = {float(eigenvalues[i]):.3g})")
+            for rank, i in enumerate(order.tolist())]
+
+
+def direction_effects(
+    pipe,
+    inversion,
+    directions: Sequence[Direction],
+    strengths: Sequence[float] = (-1.0, 1.0),
+    edit_kwargs: Mapping | None = None,
+    measure_fn: Callable[[np.ndarray, np.ndarray, int], dict] | None = None,
+) -> list[dict]:
+    """
+    Apply each direction at each strength to one inverted clip and measure what changed against the unedited
+    regeneration. Returns rows `{"direction", "strength", "audio", "changes": {attribute: change}}`; `measure_fn`
+    (`fn(reference, edited, sampling_rate) -> dict`) replaces the default [`measure`]-based changes.
+    """
+    num_samples = inversion.num_samples[0]
+    reference = pipe(inversion=inversion, output_type="np", **dict(edit_kwargs or {})).audios[0, :num_samples]
+    before = measure(reference, pipe.sampling_rate)
+    rows = []
+    for direction in directions:
+        for strength in strengths:
+            audio = pipe(inversion=inversion, direction=direction, strength=strength, output_type="np",
+                         **dict(edit_kwargs or {})).audios[0, :num_samples]
+            if measure_fn is not None:
+                changes = measure_fn(reference, audio, pipe.sampling_rate)
+            else:
+                after = measure(audio, pipe.sampling_rate)
+                changes = {name: change(name, before[name], after[name]) for name in MEASURES}
+            rows.append({"direction": direction.name, "strength": float(strength), "audio": audio,
+                         "changes": changes})
+    return rows

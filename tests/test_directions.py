@@ -1,0 +1,130 @@
+"""Edit directions (`latentdiff_edit.directions`): save/load with a pipeline folder, apply by name, calibration,
+unsupervised directions."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from latentdiff_edit import EditDirection, VoiceEditPipeline
+from latentdiff_edit.directions import (
+    MEASURES,
+    Direction,
+    calibrate,
+    contour_direction,
+    direction_effects,
+    load_directions,
+    pca_directions,
+    posterior_directions,
+    save_directions,
+)
+from latentdiff_edit.testing import harmonic_tone, tiny_components
+
+SR = 8000
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    pipe = VoiceEditPipeline(**tiny_components())
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def inversion(pipe):
+    return pipe.invert(harmonic_tone(150.0, 0.5, SR), SR, num_inference_steps=3)
+
+
+def lively_tone(f0, depth, seed=0):
+    """A tone whose F0 glides by `depth` (relative) at 3 Hz: its F0 spread grows with `depth`."""
+    t = np.arange(int(0.6 * SR)) / SR
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + depth * np.sin(2 * np.pi * 3 * t))) / SR
+    rng = np.random.default_rng(seed)
+    return (0.3 * sum(np.sin(k * phase) / k for k in range(1, 6)) + 0.002 * rng.standard_normal(len(t))).astype(
+        np.float32)
+
+
+def some_directions(pipe):
+    hidden, channels = pipe.denoiser.config.hidden_size, pipe.denoiser.config.latent_channels
+    torch.manual_seed(0)
+    return [
+        Direction("bright", "condition", torch.randn(hidden), description="random condition offset"),
+        Direction("texture", "noise", torch.randn(channels, 1)),
+        Direction("intonation", "contour", torch.tensor([0.4, 0.0, 0.0]), attribute="f0_spread", unit=0.4,
+                  calibration={"raw": [-1.0, 0.0, 1.0], "measured": [-0.2, 0.0, 0.6]}),
+    ]
+
+
+def test_save_load_round_trip_and_apply_by_name(tmp_path, pipe, inversion):
+    folder = tmp_path / "pipe"
+    pipe.save_pretrained(folder)
+    save_directions(some_directions(pipe), folder)
+    loaded = load_directions(folder)
+    assert list(loaded) == ["bright", "texture", "intonation"]
+    for original in some_directions(pipe):
+        torch.testing.assert_close(loaded[original.name].vector, original.vector)
+        assert loaded[original.name].space == original.space
+    assert loaded["intonation"].calibration["measured"] == [-0.2, 0.0, 0.6]
+
+    reloaded = VoiceEditPipeline.from_pretrained(folder)
+    reloaded.set_progress_bar_config(disable=True)
+    # by name (loaded from the folder on first use) equals the explicit vector at the same (uncalibrated) strength
+    by_name = reloaded(inversion=inversion, direction="bright", strength=0.7, output_type="pt").audios
+    vector = EditDirection(vector=loaded["bright"].vector, space="condition")
+    explicit = reloaded(inversion=inversion, direction=vector, strength=0.7, output_type="pt").audios
+    torch.testing.assert_close(by_name, explicit)
+    assert not torch.allclose(by_name, reloaded(inversion=inversion, output_type="pt").audios)
+    with pytest.raises(ValueError, match="bright, intonation, texture"):
+        reloaded(inversion=inversion, direction="nope")
+
+
+def test_calibrated_contour_direction_maps_strength_through_the_curve(pipe, inversion):
+    direction = some_directions(pipe)[2]
+    # strength 1 asks for unit 0.4 of measured change: raw 0.5 on the curve 0 -> 0.6; below the grid, extrapolated
+    assert direction.raw_strength(1.0) == pytest.approx(2 / 3)
+    assert direction.raw_strength(-1.0) == pytest.approx(-2.0)
+    assert direction.raw_strength(0.0) == 0.0
+    by_direction = pipe(inversion=inversion, direction=direction, strength=1.0, pitch_shift=1.0,
+                        output_type="pt").audios
+    by_hand = pipe(inversion=inversion, intonation_scale=math.exp(0.4 * 2 / 3), pitch_shift=1.0,
+                   output_type="pt").audios
+    torch.testing.assert_close(by_direction, by_hand)
+    with pytest.raises(ValueError, match="space"):
+        Direction("x", "sideways", torch.zeros(3))
+
+
+def test_supervised_contour_direction_and_calibration(pipe):
+    flat = [lively_tone(140.0, 0.005, seed=i) for i in range(2)]
+    lively = [lively_tone(140.0, 0.06, seed=i) for i in range(2)]
+    direction = contour_direction("intonation", flat, lively, SR)
+    assert direction.unit > 0.5 and direction.vector[0] == pytest.approx(direction.unit)  # spread grows a lot
+    assert direction.vector[1] == 0 and direction.vector[2] == 0
+    calibrate(pipe, direction, lively[:1], SR, raw_strengths=(-0.5, 0.5), invert_kwargs={"num_inference_steps": 2})
+    assert direction.calibration["raw"] == [-0.5, 0.0, 0.5]
+    assert direction.calibration["measured"][1] == 0.0 and len(direction.calibration["per_clip"][0]) == 1
+    assert direction.calibrated and math.isfinite(direction.raw_strength(0.5))
+
+
+def test_pca_directions(pipe):
+    clips = [harmonic_tone(110.0 + 25 * i, 0.4, SR, seed=i) for i in range(4)]
+    directions = pca_directions(pipe, clips, SR, num_directions=3, num_inference_steps=2)
+    assert [d.name for d in directions] == ["pc1", "pc2", "pc3"]
+    channels = pipe.denoiser.config.latent_channels
+    stacked = torch.stack([d.vector[:, 0] for d in directions])
+    assert stacked.shape == (3, channels)
+    gram = stacked @ stacked.T
+    assert torch.allclose(gram - torch.diag(torch.diag(gram)), torch.zeros(3, 3), atol=1e-4)  # orthogonal
+    assert torch.all(torch.diag(gram)[:-1] >= torch.diag(gram)[1:])  # by decreasing variance
+
+
+def test_posterior_directions_and_their_effects(pipe, inversion):
+    directions = posterior_directions(pipe, inversion, num_directions=3, num_iterations=3)
+    shape = tuple(inversion.latents.shape[1:])
+    assert [tuple(d.vector.shape) for d in directions] == [shape] * 3
+    norms = [float(d.vector.norm()) for d in directions]
+    assert norms == sorted(norms, reverse=True) and norms[0] > 0
+    rows = direction_effects(pipe, inversion, directions[:2], strengths=(-1.0, 1.0))
+    assert [(r["direction"], r["strength"]) for r in rows] == [("posterior1", -1.0), ("posterior1", 1.0),
+                                                               ("posterior2", -1.0), ("posterior2", 1.0)]
+    assert set(rows[0]["changes"]) == set(MEASURES) and rows[0]["audio"].shape == (inversion.num_samples[0],)
