@@ -167,6 +167,9 @@ def main(argv=None):
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         project_config=ProjectConfiguration(project_dir=str(args.output_dir), automatic_checkpoint_naming=True,
                                             total_limit=args.checkpoints_total_limit),
+        # one LR step per optimizer update (below), so a checkpoint resumes right on any number of processes; CPU
+        # processes form one gloo group only with cpu=True
+        step_scheduler_with_optimizer=False, cpu=not torch.cuda.is_available(),
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
     set_seed(args.seed)
@@ -190,6 +193,8 @@ def main(argv=None):
     if codec.config.sampling_rate != args.sampling_rate:
         raise ValueError(f"codec runs at {codec.config.sampling_rate} Hz but --sampling_rate is {args.sampling_rate}")
     model = CodecAutoencoder(codec, build_vocoder(args, codec))
+    for parameter in set(model.parameters()) - set(model.trainable_parameters()):
+        parameter.requires_grad_(False)  # the unused SEANet decoder: DDP all-reduces every parameter needing a grad
     discriminators = VocosDiscriminators()
     mel_loss, adversarial_losses = MultiScaleMelLoss(args.sampling_rate), AdversarialLosses(args.mrd_weight)
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=args.learning_rate, betas=(0.8, 0.9))
@@ -247,9 +252,9 @@ def main(argv=None):
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(unwrapped.trainable_parameters(), args.max_grad_norm)
                 optimizer.step()
-                lr_scheduler.step()
             if not accelerator.sync_gradients:
                 continue
+            lr_scheduler.step()
             state.step += 1
             progress.update(1)
             for key, value in losses.items():

@@ -23,9 +23,6 @@ def ranks(folder: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="train_codec.py: without Accelerator(cpu=...) CPU processes do not form a gloo "
-                   "group; the codec's unused SEANet decoder still requires grad under DDP; the LR scheduler steps once "
-                   "per process (the fix: /work/notes/issue14_train_codec_ddp.patch)")
 def test_two_processes_train_one_codec_and_one_process_resumes(tiny_corpus, tmp_path, launch):
     output, recipe = tmp_path / "codec", ROOT / "scripts" / "train_codec.py"
     common = ["--manifest", tiny_corpus, "--output_dir", output, *TINY]
