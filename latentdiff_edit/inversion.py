@@ -478,7 +478,8 @@ _OPTIONS = {
 def check_method(pipe, method: str, inversion_depth: float, options: dict | None) -> None:
     """Refuse an unknown method, options it does not take, and what it cannot run with."""
     if method not in INVERSION_METHODS:
-        raise ValueError(f"`method` must be one of {INVERSION_METHODS}, got {method!r}")
+        raise ValueError(f"`method` must be 'ddim' or 'ddpm', or an optimized or amortized inversion ('null-opt', "
+                         f"'latent-opt', 'encoder'), got {method!r}")
     unknown = set(options or {}) - _OPTIONS.get(method, set())
     if unknown:
         raise ValueError(f"`inversion_options` {sorted(unknown)} do not apply to method {method!r} (it takes "

@@ -128,3 +128,85 @@ def test_posterior_directions_and_their_effects(pipe, inversion):
     assert [(r["direction"], r["strength"]) for r in rows] == [("posterior1", -1.0), ("posterior1", 1.0),
                                                                ("posterior2", -1.0), ("posterior2", 1.0)]
     assert set(rows[0]["changes"]) == set(MEASURES) and rows[0]["audio"].shape == (inversion.num_samples[0],)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The command line: several attributes in one pass, the report, directions by name, the `directions` command
+
+
+def _run(argv, capsys):
+    from latentdiff_edit.apps.cli import main
+
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    return captured.out
+
+
+@pytest.fixture
+def clip_path(tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "speech.wav"
+    sf.write(path, harmonic_tone(150.0, 0.6, SR), SR, subtype="FLOAT")
+    return path
+
+
+def test_cli_multi_attribute_edit_prints_and_writes_the_report(tiny_pipeline_dir, clip_path, tmp_path, capsys):
+    import json
+
+    from latentdiff_edit.evaluation.report import REPORT_ATTRIBUTES
+
+    report_path = tmp_path / "report.json"
+    out = _run(["edit", clip_path, "-o", tmp_path / "out.wav", "--model", tiny_pipeline_dir, "--steps", "3",
+                "--pitch", "2", "--intonation", "1.3", "--set", "style=high-wide-fast", "--inversion", "latent-opt",
+                "--report", report_path, "--no-credentials"], capsys)
+    report = json.loads(report_path.read_text())
+    assert set(report["attributes"]) == set(REPORT_ATTRIBUTES)
+    for name, entry in report["attributes"].items():
+        assert {"requested", "measured", "unit", "asked"} <= set(entry)
+        assert f"{name}" in out  # every attribute is printed, asked or not
+    assert report["attributes"]["pitch"]["requested"] == 2.0 and report["attributes"]["pitch"]["asked"]
+    assert report["attributes"]["f0_spread"]["requested"] == pytest.approx(1.3)
+    assert not report["attributes"]["loudness"]["asked"] and not report["attributes"]["duration"]["asked"]
+    assert report["targets"]["style"]["requested"] == "high-wide-fast"
+    assert "report:" in out and "LATENT-OPT" in out.upper()
+
+
+def test_cli_applies_a_saved_direction_by_name(tiny_pipeline_dir, clip_path, tmp_path, capsys):
+    import json
+
+    save_directions([Direction("livelier", "contour", torch.tensor([0.5, 0.0, 0.0]), attribute="f0_spread",
+                               unit=0.5)], tmp_path / "dirs")
+    report_path = tmp_path / "report.json"
+    _run(["edit", clip_path, "-o", tmp_path / "out.wav", "--model", tiny_pipeline_dir, "--steps", "2",
+          "--direction", "livelier", "--directions", tmp_path / "dirs", "--strength", "0.8", "--report", report_path,
+          "--no-credentials"], capsys)
+    report = json.loads(report_path.read_text())
+    assert report["direction"] == {"name": "livelier", "strength": 0.8}
+    assert report["attributes"]["f0_spread"]["requested"] == pytest.approx(math.exp(0.4))
+    from latentdiff_edit.apps.cli import main
+
+    assert main(["edit", str(clip_path), "-o", str(tmp_path / "x.wav"), "--model", str(tiny_pipeline_dir),
+                 "--direction", "nope", "--directions", str(tmp_path / "dirs"), "--no-credentials"]) == 2
+    assert "livelier" in capsys.readouterr().err
+
+
+def test_cli_directions_command(tiny_pipeline_dir, clip_path, tmp_path, capsys):
+    import json
+
+    out = _run(["directions", clip_path, "-o", tmp_path / "found", "--num", "2", "--model", tiny_pipeline_dir,
+                "--steps", "2"], capsys)
+    files = sorted(p.name for p in (tmp_path / "found").glob("*.wav"))
+    assert files == ["posterior1_minus.wav", "posterior1_plus.wav", "posterior2_minus.wav", "posterior2_plus.wav"]
+    table = json.loads((tmp_path / "found" / "directions_table.json").read_text())
+    assert len(table["effects"]) == 4 and {"pitch", "f0_spread", "loudness"} <= set(table["effects"][0])
+    assert "posterior2" in out
+
+    second = tmp_path / "other.wav"
+    import soundfile as sf
+
+    sf.write(second, harmonic_tone(210.0, 0.5, SR, seed=3), SR, subtype="FLOAT")
+    _run(["directions", clip_path, second, "-o", tmp_path / "pca", "--num", "1", "--model", tiny_pipeline_dir,
+          "--steps", "2"], capsys)
+    assert list(load_directions(tmp_path / "pca")) == ["pc1"]

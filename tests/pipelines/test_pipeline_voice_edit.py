@@ -60,7 +60,7 @@ class VoiceEditPipelineTesterMixin:
     batch_params = frozenset(["audio"])
 
     def get_dummy_components(self) -> dict:
-        return {**tiny_components(), "vocoder": tiny_vocoder()}
+        return {**tiny_components(), "vocoder": tiny_vocoder(), "inversion_encoder": None}
 
     def get_pipeline(self, **overrides):
         pipe = self.pipeline_class(**{**self.get_dummy_components(), **overrides})
