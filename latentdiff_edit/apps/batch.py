@@ -318,7 +318,9 @@ def process_items(
             write_output(item.output, result.audio, pipe.sampling_rate,
                          provenance_record(label, job, settings, measured=figures), overwrite=allow_overwrite,
                          credentials=credentials, parent=item.input)
-            record(_row(item, edit_seconds + time.perf_counter() - started, measured=figures))
+            # the disentanglement report (requested vs measured change of every attribute) rides along
+            record(_row(item, edit_seconds + time.perf_counter() - started, measured=figures)
+                   | {"report": result.report})
         except Exception as e:
             record(_row(item, edit_seconds + time.perf_counter() - started, error=e))
 
