@@ -320,7 +320,7 @@ def process_items(
                          credentials=credentials, parent=item.input)
             # the disentanglement report (requested vs measured change of every attribute) rides along
             record(_row(item, edit_seconds + time.perf_counter() - started, measured=figures)
-                   | {"report": result.report})
+                   | {"report": getattr(result, "report", None)})
         except Exception as e:
             record(_row(item, edit_seconds + time.perf_counter() - started, error=e))
 
