@@ -135,8 +135,9 @@ def run_edit(pipe, path, edit: ClipEdit, settings: EditSettings, output_dir, mod
     edited_path = write_output(output_dir / f"{stem}_edited.wav", result.audio, sampling_rate,
                                provenance_record(model, job, settings, measured=figures))
     source_path = save_audio(output_dir / f"{stem}_source.wav", job.source, sampling_rate)
+    # the figure's title names the edit; the settings are in the report (the whole line would not fit)
     plot_path = plot_edit(output_dir / f"{stem}_edit.png", job.source, result.audio, sampling_rate,
-                          title=describe_edit(edit, settings))
+                          title=describe_edit(edit, settings).split(" (")[0])
     report = edit_report(job, result, figures, settings, model)
     return DemoResult(source_path, edited_path, plot_path, report, time.perf_counter() - started, job.warnings)
 
@@ -323,10 +324,12 @@ def build_demo(pipe, model: str | None = None, max_seconds: float = DEFAULT_MAX_
                 button = gr.Button("Edit", variant="primary", elem_id="edit-button")
             with gr.Column(scale=3):
                 with gr.Row():
-                    before = gr.Audio(label="Before (as the model hears it)", interactive=False, elem_id="before-audio")
-                    after = gr.Audio(label="After", interactive=False, elem_id="after-audio")
-                plot = gr.Image(label="Spectrograms and F0 contours", type="filepath", interactive=False,
-                                elem_id="edit-plot")
+                    before = gr.Audio(label="Before (as the model hears it)", interactive=False,
+                                      buttons=["download"], elem_id="before-audio")
+                    after = gr.Audio(label="After", interactive=False, buttons=["download"], elem_id="after-audio")
+                # the figure's own title says what it shows; a floating label would cover it
+                plot = gr.Image(label="Spectrograms and F0 contours", show_label=False, type="filepath",
+                                interactive=False, buttons=["download", "fullscreen"], elem_id="edit-plot")
                 report_view = gr.Markdown(elem_id="report")
                 download = gr.File(label="Download the edited file (with its provenance)", elem_id="download")
                 with gr.Accordion("Report (JSON)", open=False):
