@@ -1117,7 +1117,10 @@ class VoiceEditPipeline(DiffusionPipeline):
                 if inversion is not None and inversion.reference_offsets is not None:  # null-opt: per step
                     step_offsets = inversion_methods.branch_offsets(offsets, inversion.reference_offsets[i].to(latents),
                                                                     guidance_reference, plan)
-                pred = self._predict(latent_model_input, t, branches, scales, padding_mask, step_offsets, plan)
+                if len(scales) == 1 and scales[0] == 1.0:  # guidance at 1: the reference branch cancels out
+                    pred = self._predict(latent_model_input, t, branches[1:], [], padding_mask, step_offsets[1:], plan)
+                else:
+                    pred = self._predict(latent_model_input, t, branches, scales, padding_mask, step_offsets, plan)
                 if noise_maps is not None:  # edit-friendly DDPM: the eta = 1 mean plus the inverted noise
                     latents = (self._stochastic_mean(pred, t, latents) + noise_maps[i]) * padding_mask[:, None]
                 else:

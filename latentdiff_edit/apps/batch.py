@@ -86,6 +86,7 @@ def run_batch(
     pitch_shift: float = 0.0,
     intonation_scale: float = 1.0,
     attributes: Sequence[str] = (),
+    rate: float = 1.0,
     batch_size: int = 4,
     resume: bool = False,
     overwrite: bool = False,
@@ -101,6 +102,7 @@ def run_batch(
         model (`str`, *optional*): a pipeline folder or Hub id; the shipped model when None.
         settings (`EditSettings`, *optional*): steps, depth, mode, guidance, seed, segment.
         pitch_shift, intonation_scale (`float`, *optional*): the default edit (manifest columns override it).
+        rate (`float`, *optional*, defaults to 1.0): speaking-rate factor of every file (1.25 = 25 % faster).
         attributes (`list[str]`, *optional*): default target attributes as `NAME=VALUE` strings.
         batch_size (`int`, *optional*, defaults to 4): clips edited together.
         resume (`bool`, *optional*, defaults to `False`): skip items already done in `output_dir`.
@@ -119,7 +121,7 @@ def run_batch(
     check_settings(settings)
     if batch_size < 1:
         raise ValueError(f"--batch_size must be a positive integer, got {batch_size}")
-    default_edit = ClipEdit(pitch_shift, intonation_scale)
+    default_edit = ClipEdit(pitch_shift, intonation_scale, rate=rate)
     check_clip_edit(default_edit)
     if credentials is True:
         credentials = resolve_signing_key()
@@ -245,7 +247,8 @@ def _row_edit(row: dict, schema, default_edit: ClipEdit) -> ClipEdit:
     settable = {spec["name"] for spec in schema.specs if spec["type"] != "frame"}
     attributes = {k: v for k, v in row.items() if k in settable and v is not None}
     edit = ClipEdit(values["pitch"], values["intonation"],
-                    default_edit.attributes | parse_attribute_values(schema, attributes, "manifest"))
+                    default_edit.attributes | parse_attribute_values(schema, attributes, "manifest"),
+                    rate=default_edit.rate)
     check_clip_edit(edit)
     return edit
 

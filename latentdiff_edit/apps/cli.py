@@ -32,6 +32,7 @@ from .. import __version__
 from ..audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 from ..loading import load_pipeline, model_label
+from ..pipelines.pipeline_voice_edit import DEFAULT_WINDOW_SECONDS
 from .credentials import format_report, read_credentials, resolve_signing_key
 from .credentials import mime_type as credentials_mime_type
 from .editing import (
@@ -131,8 +132,11 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inversion", choices=INVERSION_METHODS, default="ddim",
                         help="ddim: deterministic DDIM inversion; ddpm: edit-friendly DDPM inversion, exact "
                              "reconstruction whatever the model, seeded by --seed (default ddim)")
-    parser.add_argument("--max_seconds", type=float, default=DEFAULT_MAX_SECONDS,
-                        help=f"refuse clips (or segments) longer than this (default {DEFAULT_MAX_SECONDS:g})")
+    parser.add_argument("--max_seconds", type=float, default=None,
+                        help="refuse files longer than this (default: no limit; long files are edited in windows)")
+    parser.add_argument("--window", type=float, default=DEFAULT_WINDOW_SECONDS, metavar="SEC",
+                        help="seconds the model sees at once; memory grows with it, not with the file "
+                             f"(default {DEFAULT_WINDOW_SECONDS:g})")
 
 
 def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,6 +146,8 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pitch shift in semitones, e.g. +3 or -2.5 (default 0)")
     parser.add_argument("--intonation", type=float, default=1.0, metavar="SCALE",
                         help="scale of the F0 excursions: >1 livelier, <1 flatter, 0 monotone (default 1)")
+    parser.add_argument("--rate", type=float, default=1.0, metavar="FACTOR",
+                        help="speaking rate: 1.25 = 25%% faster (duration / 1.25), 0.8 = slower (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="attributes",
                         help="target attribute value, e.g. --set style=high-wide-fast (repeatable)")
     parser.add_argument("--mode", choices=EDIT_MODES, default="cfg",
@@ -198,6 +204,7 @@ def _settings(args) -> EditSettings:
         inversion=args.inversion,
         max_seconds=args.max_seconds,
         segment=None if args.start is None and args.end is None else (args.start, args.end),
+        window_seconds=args.window,
     )
     check_settings(settings)
     return settings
@@ -242,7 +249,7 @@ def _edit(args) -> int:
     settings = _settings(args)
     if settings.mode == "direction" and not args.attributes:
         raise ValueError("--mode direction needs at least one --set NAME=VALUE")
-    edit = ClipEdit(args.pitch, args.intonation)
+    edit = ClipEdit(args.pitch, args.intonation, rate=args.rate)
     check_clip_edit(edit)
     if not input_path.is_file():
         raise AudioInputError(f"audio file not found: {input_path}")
@@ -282,6 +289,8 @@ def _edit(args) -> int:
 def _print_achieved(edit: ClipEdit, figures: dict) -> None:
     print(f"achieved: pitch shift {_number(figures['pitch_shift_st'], '+.2f')} st "
           f"(requested {edit.pitch_shift:+.2f} st)")
+    if "rate_factor" in figures:
+        print(f"          rate x{_number(figures['rate_factor'], '.3f')} (requested x{edit.rate:g})")
     if "intonation_scale" in figures:
         print(f"          intonation x{_number(figures['intonation_scale'], '.2f')} "
               f"(requested x{edit.intonation_scale:g})")
@@ -302,7 +311,7 @@ def _reconstruct(args) -> int:
         output_format(output_path)
         credentials = _credentials(args, output_path)
     settings = EditSettings(num_inference_steps=args.steps, inversion_depth=args.depth, seed=args.seed,
-                            inversion=args.inversion, max_seconds=args.max_seconds)
+                            inversion=args.inversion, max_seconds=args.max_seconds, window_seconds=args.window)
     check_settings(settings)
     pipe = _load(args)
     job = prepare_job(input_path, pipe.sampling_rate, settings, ClipEdit())
@@ -366,7 +375,7 @@ def _batch(args) -> int:
 
     run_batch(
         args.input, args.output, model=args.model, settings=_settings(args), pitch_shift=args.pitch,
-        intonation_scale=args.intonation, attributes=args.attributes, batch_size=args.batch_size,
+        intonation_scale=args.intonation, rate=args.rate, attributes=args.attributes, batch_size=args.batch_size,
         resume=args.resume, overwrite=args.overwrite, credentials=_credentials(args),
     )
     return 0

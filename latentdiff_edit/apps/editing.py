@@ -1,6 +1,7 @@
 """Editing files with a [`VoiceEditPipeline`]: what the command line (`latentdiff_edit.apps.cli`) and batch jobs
-(`latentdiff_edit.apps.batch`) share. Read and validate a file, edit a batch of clips (or a segment of each, spliced back
-with a crossfade), measure what the edit did, and write the result atomically with its provenance in the file's tags.
+(`latentdiff_edit.apps.batch`) share. Read and validate a file, edit a batch of clips (of any length: the pipeline works
+in windows; or a segment of each, edited inside the latent trajectory with a smooth mask), measure what the edit did, and
+write the result atomically with its provenance in the file's tags.
 
     >>> settings = EditSettings(num_inference_steps=50)
     >>> job = prepare_job("speech.wav", pipe.sampling_rate, settings, ClipEdit(pitch_shift=3.0))
@@ -25,7 +26,6 @@ import torch
 from .. import __version__
 from ..attributes import MEASURABLE, direction_endpoints
 from ..audio import (
-    DEFAULT_MAX_SECONDS,
     MAX_TAG_CHARS,
     AudioInputError,
     atomic_output,
@@ -35,17 +35,15 @@ from ..audio import (
     save_audio,
 )
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
-from ..evaluation import f0_spread_semitones, pitch_shift_semitones
+from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semitones
 from ..features import measure_attributes
+from ..pipelines.pipeline_voice_edit import DEFAULT_WINDOW_SECONDS, RATE_RANGE
 from .credentials import SigningKey, resolve_signing_key, sign_file
 from .credentials import mime_type as credentials_mime_type
 
 EDIT_MODES = ("cfg", "direction")
 INVERSION_METHODS = ("ddim", "ddpm")
 GUIDANCE_REFERENCES = ("source", "null")
-# A file is read whole when only a segment of it is edited; this bounds the memory that takes.
-MAX_FILE_SECONDS = 600.0
-CROSSFADE_SECONDS = 0.02
 # Peaks at or above this count as clipped (16-bit full scale is 32767 / 32768 = 0.99997).
 CLIPPING_PEAK = 0.999
 SOFTWARE_NAME = "latentdiff-edit"
@@ -60,11 +58,13 @@ class ClipEdit:
         pitch_shift (`float`, *optional*, defaults to 0.0): semitones added to the F0 contour.
         intonation_scale (`float`, *optional*, defaults to 1.0): scale of F0 excursions around the clip's mean.
         attributes (`dict`, *optional*): target clip-level attribute values, e.g. `{"style": "high-wide-fast"}`.
+        rate (`float`, *optional*, defaults to 1.0): speaking-rate factor (1.25 = 25 % faster, duration / 1.25).
     """
 
     pitch_shift: float = 0.0
     intonation_scale: float = 1.0
     attributes: dict = field(default_factory=dict)
+    rate: float = 1.0
 
 
 @dataclass
@@ -84,8 +84,11 @@ class EditSettings:
         seed (`int`, *optional*, defaults to 0): seed of the pipeline's generator (and of DDPM inversion's noise).
         inversion (`str`, *optional*, defaults to `"ddim"`): `"ddim"` or `"ddpm"` (edit-friendly DDPM inversion:
             exact reconstruction whatever the model).
-        max_seconds (`float`, *optional*, defaults to 60): longest audio given to the model (a clip or a segment).
-        segment (`tuple[float | None, float | None]`, *optional*): edit only `(start, end)` seconds of each file.
+        max_seconds (`float`, *optional*): refuse files longer than this (no limit by default: long files are
+            edited window by window, with memory bounded by the window).
+        segment (`tuple[float | None, float | None]`, *optional*): edit only `(start, end)` seconds of each file;
+            the rest of the file is the codec's rendering of the source.
+        window_seconds (`float`, *optional*, defaults to the pipeline's `DEFAULT_WINDOW_SECONDS`): denoiser window.
     """
 
     mode: str = "cfg"
@@ -96,8 +99,9 @@ class EditSettings:
     inversion_depth: float = DEFAULT_INVERSION_DEPTH
     seed: int = 0
     inversion: str = "ddim"
-    max_seconds: float = DEFAULT_MAX_SECONDS
+    max_seconds: float | None = None
     segment: tuple[float | None, float | None] | None = None
+    window_seconds: float | None = DEFAULT_WINDOW_SECONDS
 
 
 @dataclass
@@ -123,8 +127,8 @@ class EditJob:
 class EditResult:
     """
     Args:
-        audio (`np.ndarray` of shape `(num_samples,)`): the output file's samples (the edited span spliced in).
-        edited_span (`np.ndarray`): the pipeline's output for the edited span alone.
+        audio (`np.ndarray` of shape `(num_samples,)`): the output file's samples.
+        edited_span (`np.ndarray`): the output over the edited span (the whole output without a segment).
         source_values (`dict`): clip-level attributes the pipeline measured on the source span.
     """
 
@@ -174,6 +178,8 @@ def check_clip_edit(edit: ClipEdit) -> None:
         raise ValueError(f"pitch shift must be between -24 and +24 semitones, got {edit.pitch_shift}")
     if not (math.isfinite(edit.intonation_scale) and 0 <= edit.intonation_scale <= 4):
         raise ValueError(f"intonation scale must be between 0 (flat) and 4, got {edit.intonation_scale}")
+    if not (math.isfinite(edit.rate) and RATE_RANGE[0] <= edit.rate <= RATE_RANGE[1]):
+        raise ValueError(f"rate must be a factor between {RATE_RANGE[0]:g} and {RATE_RANGE[1]:g}, got {edit.rate}")
 
 
 def check_settings(settings: EditSettings) -> None:
@@ -194,6 +200,11 @@ def check_settings(settings: EditSettings) -> None:
         raise ValueError(f"guidance must be a number >= 0, got {settings.guidance_scale}")
     if not math.isfinite(settings.strength):
         raise ValueError(f"strength must be a finite number, got {settings.strength}")
+    if settings.max_seconds is not None and not settings.max_seconds > 0:
+        raise ValueError(f"max_seconds must be a positive number of seconds, got {settings.max_seconds}")
+    if settings.window_seconds is not None and not (math.isfinite(settings.window_seconds) and
+                                                    settings.window_seconds > 0):
+        raise ValueError(f"window must be a positive number of seconds, got {settings.window_seconds}")
     if settings.segment is not None:
         start, end = settings.segment
         if start is not None and not start >= 0:
@@ -211,9 +222,10 @@ def prepare_job(path: str | os.PathLike, sampling_rate: int, settings: EditSetti
             the file; the message names the file.
     """
     path = Path(path)
-    limit = settings.max_seconds if settings.segment is None else max(settings.max_seconds, MAX_FILE_SECONDS)
-    audio, input_rate = load_audio(path, max_seconds=limit)
-    source = prepare_audio(audio, input_rate, sampling_rate, max_seconds=limit, name=str(path)).numpy()
+    if settings.segment is not None and edit.rate != 1.0:
+        raise ValueError("--rate retimes the whole file; it cannot be combined with --start/--end")
+    audio, input_rate = load_audio(path, max_seconds=settings.max_seconds)
+    source = prepare_audio(audio, input_rate, sampling_rate, max_seconds=settings.max_seconds, name=str(path)).numpy()
     start, end = 0, len(source)
     if settings.segment is not None:
         duration = len(source) / sampling_rate
@@ -224,9 +236,6 @@ def prepare_job(path: str | os.PathLike, sampling_rate: int, settings: EditSetti
                 f"segment {segment_start:g}-{segment_end:g} s is not inside {path} (0-{duration:.2f} s)"
             )
         start, end = round(segment_start * sampling_rate), min(round(segment_end * sampling_rate), len(source))
-        # the segment alone is what the model sees: it must pass the same checks as a clip
-        prepare_audio(source[start:end], sampling_rate, sampling_rate, max_seconds=settings.max_seconds,
-                      name=f"{path} [{segment_start:g}-{segment_end:g} s]")
     job = EditJob(path, source, sampling_rate, start, end, edit, input_rate, 1 if audio.ndim == 1 else audio.shape[1])
     clipped = float(np.mean(np.abs(audio) >= CLIPPING_PEAK))
     if clipped > 0.001:
@@ -237,38 +246,52 @@ def prepare_job(path: str | os.PathLike, sampling_rate: int, settings: EditSetti
 
 def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[EditResult]:
     """
-    Edit prepared jobs with `pipe`: one batched inversion and one batched call in `"cfg"` mode; one clip at a time
-    in `"direction"` mode, because each clip's direction starts from its own measured attributes.
+    Edit prepared jobs with `pipe`: one batched inversion and one batched call per speaking rate in `"cfg"` mode; one
+    clip at a time in `"direction"` mode, because each clip's direction starts from its own measured attributes.
+    Whole files go through the pipeline (in windows when long); a segment is edited through the pipeline's
+    `edit_mask`, so outside it the output is the codec's rendering of the source.
     """
     if settings.mode == "direction":
         return [_edit_with_direction(pipe, job, settings) for job in jobs]
-    spans = [torch.from_numpy(job.edited_span) for job in jobs]
-    inversion = pipe.invert(spans, pipe.sampling_rate, num_inference_steps=settings.num_inference_steps,
-                            inversion_depth=settings.inversion_depth, max_seconds=settings.max_seconds,
-                            method=settings.inversion, generator=torch.Generator("cpu").manual_seed(settings.seed))
-    output = pipe(
-        inversion=inversion,
-        pitch_shift=[job.edit.pitch_shift for job in jobs],
-        intonation_scale=[job.edit.intonation_scale for job in jobs],
-        attributes=[job.edit.attributes for job in jobs],
-        guidance_scale=settings.guidance_scale,
-        guidance_reference=settings.guidance_reference,
-        generator=torch.Generator("cpu").manual_seed(settings.seed),
-        output_type="np",
-    )
-    return [
-        _result(job, output.audios[i, : output.num_samples[i]], inversion.source_attributes[i].values)
-        for i, job in enumerate(jobs)
-    ]
+    results = {}
+    for rate in dict.fromkeys(job.edit.rate for job in jobs):
+        group = [i for i, job in enumerate(jobs) if job.edit.rate == rate]
+        inversion = _invert(pipe, [jobs[i] for i in group], settings)
+        output = pipe(
+            inversion=inversion,
+            pitch_shift=[jobs[i].edit.pitch_shift for i in group],
+            intonation_scale=[jobs[i].edit.intonation_scale for i in group],
+            attributes=[jobs[i].edit.attributes for i in group],
+            edit_mask=[_mask(jobs[i]) for i in group],
+            guidance_scale=settings.guidance_scale,
+            guidance_reference=settings.guidance_reference,
+            generator=torch.Generator("cpu").manual_seed(settings.seed),
+            output_type="np",
+        )
+        for k, i in enumerate(group):
+            results[i] = _result(jobs[i], output.audios[k, : output.num_samples[k]],
+                                 inversion.source_attributes[k].values)
+    return [results[i] for i in range(len(jobs))]
+
+
+def _invert(pipe, jobs: Sequence[EditJob], settings: EditSettings):
+    return pipe.invert([torch.from_numpy(job.source) for job in jobs], pipe.sampling_rate,
+                       num_inference_steps=settings.num_inference_steps, inversion_depth=settings.inversion_depth,
+                       max_seconds=settings.max_seconds, method=settings.inversion, rate=jobs[0].edit.rate,
+                       window_seconds=settings.window_seconds,
+                       generator=torch.Generator("cpu").manual_seed(settings.seed))
+
+
+def _mask(job: EditJob) -> tuple[float, float] | None:
+    if (job.start, job.end) == (0, len(job.source)):
+        return None
+    return (job.start / job.sampling_rate, job.end / job.sampling_rate)
 
 
 def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResult:
     if not job.edit.attributes:
         raise ValueError("direction mode needs at least one target attribute (--set NAME=VALUE)")
-    inversion = pipe.invert(torch.from_numpy(job.edited_span), pipe.sampling_rate,
-                            num_inference_steps=settings.num_inference_steps,
-                            inversion_depth=settings.inversion_depth, max_seconds=settings.max_seconds,
-                            method=settings.inversion, generator=torch.Generator("cpu").manual_seed(settings.seed))
+    inversion = _invert(pipe, [job], settings)
     measured = inversion.source_attributes[0].values
     start, end = direction_endpoints(pipe.schema, measured, job.edit.attributes)
     direction = pipe.construct_direction([start], [end], space="condition")
@@ -276,6 +299,7 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
         inversion=inversion,
         pitch_shift=job.edit.pitch_shift,
         intonation_scale=job.edit.intonation_scale,
+        edit_mask=[_mask(job)],
         direction=direction,
         strength=settings.strength,
         guidance_scale=settings.guidance_scale,
@@ -286,29 +310,10 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
     return _result(job, output.audios[0, : output.num_samples[0]], measured)
 
 
-def _result(job: EditJob, edited_span: np.ndarray, source_values: dict) -> EditResult:
-    edited_span = np.asarray(edited_span, dtype=np.float32)
-    audio = splice(job.source, edited_span, job.start, round(CROSSFADE_SECONDS * job.sampling_rate))
+def _result(job: EditJob, audio: np.ndarray, source_values: dict) -> EditResult:
+    audio = np.asarray(audio, dtype=np.float32)
+    edited_span = audio if job.edit.rate != 1.0 else audio[job.start : job.end]
     return EditResult(audio, edited_span, dict(source_values))
-
-
-def splice(source: np.ndarray, edited_span: np.ndarray, start: int, crossfade: int) -> np.ndarray:
-    """
-    Put `edited_span` into a copy of `source` at `start`. Where the span meets unedited audio, the first and last
-    `crossfade` samples of the span fade between the two with complementary raised-cosine ramps, so there is no click.
-    """
-    output = source.astype(np.float32, copy=True)
-    end = start + len(edited_span)
-    output[start:end] = edited_span
-    length = min(crossfade, len(edited_span) // 4)
-    if length > 0:
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(length) + 0.5) / length)  # 0 → 1
-        if start > 0:
-            output[start : start + length] = (1 - ramp) * source[start : start + length] + ramp * edited_span[:length]
-        if end < len(source):
-            fade = ramp[::-1]
-            output[end - length : end] = fade * edited_span[-length:] + (1 - fade) * source[end - length : end]
-    return output
 
 
 def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict:
@@ -321,6 +326,8 @@ def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict
     figures = {"source_f0_hz": values.get("pitch"), "source_f0_spread_st": values.get("intonation"),
                "source_rate": values.get("rate")}
     figures["pitch_shift_st"] = pitch_shift_semitones(job.edited_span, result.edited_span, sampling_rate)
+    if job.edit.rate != 1.0:  # achieved speaking-rate factor: the inverse slope of the DTW path
+        figures["rate_factor"] = 1.0 / alignment_drift(job.edited_span, result.edited_span, sampling_rate)
     if job.edit.intonation_scale != 1.0 and values.get("intonation"):
         figures["intonation_scale"] = f0_spread_semitones(result.edited_span, sampling_rate) / values["intonation"]
     measurable = [name for name in job.edit.attributes if name in MEASURABLE]
@@ -339,6 +346,8 @@ def provenance_record(model: str, job: EditJob, settings: EditSettings, operatio
         record.update(pitch=job.edit.pitch_shift, intonation=job.edit.intonation_scale,
                       attributes=job.edit.attributes, mode=settings.mode, guidance=settings.guidance_scale,
                       guidance_reference=settings.guidance_reference)
+        if job.edit.rate != 1.0:
+            record["rate"] = job.edit.rate
         if settings.mode == "direction":
             record["strength"] = settings.strength
     record.update(seed=settings.seed, steps=settings.num_inference_steps, depth=settings.inversion_depth,
@@ -419,6 +428,7 @@ def read_provenance(path: str | os.PathLike) -> dict | None:
 def describe_edit(edit: ClipEdit, settings: EditSettings) -> str:
     """One line for people: what is being done."""
     parts = [f"pitch {edit.pitch_shift:+g} st", f"intonation x{edit.intonation_scale:g}"]
+    parts += [f"rate x{edit.rate:g}"] if edit.rate != 1.0 else []
     parts += [f"{name}={value}" for name, value in edit.attributes.items()]
     how = (f"direction, strength {settings.strength:g}" if settings.mode == "direction" else "cfg") + (
         f", guidance {settings.guidance_scale:g} against {settings.guidance_reference}")
