@@ -25,12 +25,9 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from ..attributes import MEASURABLE
 from ..audio import DEFAULT_MAX_SECONDS, save_audio
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
-from ..features import measure_attributes
+from ..pipelines.pipeline_voice_edit import RATE_RANGE
 from .editing import (
     EDIT_MODES,
     GUIDANCE_REFERENCES,
@@ -59,8 +56,6 @@ MAX_UPLOAD = "100mb"
 KEEP_RESULTS_SECONDS = 3600
 KEEP = "(keep the source's)"
 ATTRIBUTE_PREFIX = "set_"
-# Measured clip attributes and their units, for the report.
-UNITS = {"pitch": "median F0, Hz", "intonation": "F0 spread, st", "rate": "/s", "loudness": "dB"}
 
 
 def is_local_host(host: str) -> bool:
@@ -132,62 +127,37 @@ def run_edit(pipe, path, edit: ClipEdit, settings: EditSettings, output_dir, mod
     figures = measure_result(job, result, sampling_rate)
     model = _model_name(pipe) if model is None else model
     stem = Path(path).stem
+    # the upload is the parent ingredient of the output's Content Credentials, as for `latentdiff-edit edit`
     edited_path = write_output(output_dir / f"{stem}_edited.wav", result.audio, sampling_rate,
-                               provenance_record(model, job, settings, measured=figures))
+                               provenance_record(model, job, settings, measured=figures), parent=path)
     source_path = save_audio(output_dir / f"{stem}_source.wav", job.source, sampling_rate)
     # the figure's title names the edit; the settings are in the report (the whole line would not fit)
     plot_path = plot_edit(output_dir / f"{stem}_edit.png", job.source, result.audio, sampling_rate,
                           title=describe_edit(edit, settings).split(" (")[0])
-    report = edit_report(job, result, figures, settings, model)
-    return DemoResult(source_path, edited_path, plot_path, report, time.perf_counter() - started, job.warnings)
-
-
-def edit_report(job, result, figures: dict, settings: EditSettings, model: str) -> dict:
-    """
-    What the page reports: the edit; the source; each requested change beside what was measured on the output; and
-    what should have stayed as it was (duration, the clip attributes nobody asked to change, the voice).
-    """
-    sampling_rate = job.sampling_rate
-    edit = job.edit
-    source_values = result.source_values
-    edited_measures = measure_attributes(result.edited_span.astype(np.float64), sampling_rate)
-    edited_values = {name: edited_measures[key] for name, key in MEASURABLE.items()}
-
-    requested = []
-    if edit.pitch_shift != 0:
-        requested.append(_requested("pitch shift (st)", edit.pitch_shift, figures.get("pitch_shift_st")))
-    if edit.intonation_scale != 1:
-        requested.append(_requested("intonation scale (x)", edit.intonation_scale, figures.get("intonation_scale")))
-    for name, value in edit.attributes.items():
-        achieved = figures.get(f"edited_{name}", edited_values.get(name, "not measurable"))
-        requested.append(_requested(_quantity(name), value, achieved, source=source_values.get(name)))
-
-    unchanged = [_unchanged("duration (s)", len(job.edited_span) / sampling_rate,
-                            len(result.edited_span) / sampling_rate)]
-    # with no pitch shift asked, the measured shift says in semitones what the median F0 row would repeat
-    pitch_kept = edit.pitch_shift == 0 and figures.get("pitch_shift_st") is not None
-    if pitch_kept:
-        unchanged.append(_unchanged("pitch shift (st)", 0.0, figures["pitch_shift_st"]))
-    for name in MEASURABLE:
-        if name in edit.attributes or (name == "pitch" and (edit.pitch_shift != 0 or pitch_kept)):
-            continue
-        if name == "intonation" and edit.intonation_scale != 1:
-            continue
-        unchanged.append(_unchanged(_quantity(name), source_values.get(name), edited_values[name]))
-    similarity = _speaker_similarity(job.edited_span, result.edited_span, sampling_rate)
-    if similarity is not None:
-        unchanged.append(_unchanged("speaker similarity (1 = same voice)", 1.0, similarity))
-    return {
+    report = {
         "model": model,
         "edit": describe_edit(edit, settings),
         "source": {"duration_s": round(len(job.source) / sampling_rate, 3),
                    "input_sampling_rate": job.input_sampling_rate, "input_channels": job.input_channels,
                    "edited_span_s": [round(job.start / sampling_rate, 3), round(job.end / sampling_rate, 3)]},
-        "requested": requested,
-        "unchanged": unchanged,
+        **_disentanglement(job, result),
         "measured": figures,
         "warnings": list(job.warnings),
     }
+    return DemoResult(source_path, edited_path, plot_path, report, time.perf_counter() - started, job.warnings)
+
+
+def _disentanglement(job, result) -> dict:
+    # the report the command line and batch jobs print: every attribute, asked or not (`evaluation.report`)
+    report = getattr(result, "report", None)
+    if report is None:
+        from ..evaluation.report import edit_report
+
+        source = job.source if job.edit.rate != 1.0 else job.edited_span
+        report = edit_report(source, result.edited_span, job.sampling_rate, pitch_shift=job.edit.pitch_shift,
+                             intonation_scale=job.edit.intonation_scale, rate=job.edit.rate,
+                             attributes=job.edit.attributes)
+    return report
 
 
 def _model_name(pipe) -> str:
@@ -195,64 +165,49 @@ def _model_name(pipe) -> str:
     return model_label(pipe.name_or_path) if pipe.name_or_path else "(unsaved pipeline)"
 
 
-def _quantity(name: str) -> str:
-    return f"{name} ({UNITS[name]})" if name in UNITS else name
-
-
-def _requested(quantity: str, requested, achieved, source=None) -> dict:
-    row = {"quantity": quantity, "requested": _round(requested), "achieved": _round(achieved)}
-    if source is not None:
-        row["source"] = _round(source)
-    return row
-
-
-def _unchanged(quantity: str, source, edited) -> dict:
-    return {"quantity": quantity, "source": _round(source), "edited": _round(edited)}
-
-
-def _round(value):
-    if isinstance(value, str) or value is None:
-        return value
-    value = float(value)
-    return round(value, 3) if math.isfinite(value) else None
-
-
-def _speaker_similarity(source: np.ndarray, edited: np.ndarray, sampling_rate: int) -> float | None:
-    # Needs the `[eval]` extra (resemblyzer); without it the report simply has no such row.
-    try:
-        from ..evaluation import speaker_similarity
-
-        value = float(speaker_similarity(source, edited, sampling_rate))
-    except Exception:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def report_markdown(report: dict) -> str:
-    """The report as Markdown tables for the page."""
-    lines = [f"**Edit:** {report['edit']}", ""]
+    """The report as Markdown for the page: what was asked beside what was measured, then what should not change."""
     source = report["source"]
-    lines.append(f"**Source:** {source['duration_s']:.2f} s, {source['input_sampling_rate']} Hz, "
-                 f"{source['input_channels']} channel(s); edited span {source['edited_span_s'][0]:.2f}–"
-                 f"{source['edited_span_s'][1]:.2f} s")
-    lines.append("")
-    if report["requested"]:
-        lines += ["| requested | source | asked | achieved |", "|---|---|---|---|"]
-        lines += [f"| {r['quantity']} | {_cell(r.get('source'))} | {_cell(r['requested'])} | {_cell(r['achieved'])} |"
-                  for r in report["requested"]]
+    lines = [f"**Edit:** {report['edit']}", "",
+             f"**Source:** {source['duration_s']:.2f} s, {source['input_sampling_rate']} Hz, "
+             f"{source['input_channels']} channel(s); edited span {source['edited_span_s'][0]:.2f}–"
+             f"{source['edited_span_s'][1]:.2f} s", ""]
+    attributes = report.get("attributes", {})
+    asked = [(name, entry) for name, entry in attributes.items() if entry["asked"]]
+    kept = [(name, entry) for name, entry in attributes.items() if not entry["asked"]]
+    if asked or report.get("targets"):
+        lines += ["| asked | requested | measured | source → edited |", "|---|---|---|---|"]
+        lines += [f"| {name} | {_change(entry['requested'], entry['unit'])} | {_change(entry['measured'], entry['unit'])} "
+                  f"| {_absolute(entry)} |" for name, entry in asked]
+        lines += [f"| {name} (target) | {entry['requested']} | {_number(entry['measured'])} | |"
+                  for name, entry in report.get("targets", {}).items()]
     else:
-        lines.append("Nothing was asked to change: the output is the model's reconstruction of the source.")
-    lines += ["", "| should not change | source | edited |", "|---|---|---|"]
-    lines += [f"| {r['quantity']} | {_cell(r['source'])} | {_cell(r['edited'])} |" for r in report["unchanged"]]
+        lines.append("Nothing was asked to change: the output is the model's rendering of the source.")
+    lines += ["", "| should not change | measured change | source → edited |", "|---|---|---|"]
+    lines += [f"| {name} | {_change(entry['measured'], entry['unit'])} | {_absolute(entry)} |" for name, entry in kept]
     for warning in report["warnings"]:
         lines += ["", f"⚠ {warning}"]
     return "\n".join(lines)
 
 
-def _cell(value) -> str:
+def _change(value, unit: str) -> str:
     if value is None:
         return "n/a"
-    return value if isinstance(value, str) else f"{value:g}"
+    if unit in ("st", "dB"):
+        return f"{value:+.2f} {unit}"
+    if unit == "ratio":
+        return f"×{value:.2f}"
+    return f"{value:.2f}"  # cosine similarity: 1 = the same voice
+
+
+def _absolute(entry: dict) -> str:
+    if "source" not in entry:
+        return ""
+    return f"{_number(entry['source'])} → {_number(entry['edited'])} {entry['absolute_unit']}"
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else value if isinstance(value, str) else f"{value:.2f}"
 
 
 def build_demo(pipe, model: str | None = None, max_seconds: float = DEFAULT_MAX_SECONDS,
@@ -283,13 +238,15 @@ def build_demo(pipe, model: str | None = None, max_seconds: float = DEFAULT_MAX_
         with gr.Row():
             with gr.Column(scale=2):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Source speech",
-                                 elem_id="source-audio")
+                                 buttons=["download"], elem_id="source-audio")
                 if "f0" in schema:
                     inputs["pitch"] = gr.Slider(-12, 12, value=0, step=0.5, label="Pitch shift (semitones)",
                                                 elem_id="pitch")
                     inputs["intonation_scale"] = gr.Slider(
                         0, 3, value=1, step=0.05, label="Intonation scale (F0 excursions: >1 livelier, 0 monotone)",
                         elem_id="intonation-scale")
+                inputs["rate"] = gr.Slider(RATE_RANGE[0], RATE_RANGE[1], value=1, step=0.05,
+                                           label="Speaking rate (1.25 = 25 % faster; the whole clip)", elem_id="rate")
                 for spec in schema.specs:
                     key = ATTRIBUTE_PREFIX + spec["name"]
                     if spec["type"] == "categorical":
@@ -367,7 +324,7 @@ def _form_to_edit(schema, values: dict, max_seconds: float) -> tuple[ClipEdit, E
         if key.startswith(ATTRIBUTE_PREFIX) and value is not None and str(value).strip() not in ("", KEEP):
             targets[key[len(ATTRIBUTE_PREFIX):]] = str(value).strip()
     edit = ClipEdit(float(values.get("pitch", 0.0)), float(values.get("intonation_scale", 1.0)),
-                    parse_attribute_values(schema, targets, argument="attribute"))
+                    parse_attribute_values(schema, targets, argument="attribute"), rate=float(values.get("rate", 1.0)))
     start, end = _seconds(values.get("start"), "edit from"), _seconds(values.get("end"), "edit up to")
     seed = values.get("seed")
     settings = EditSettings(

@@ -11,9 +11,11 @@ import soundfile as sf
 
 from latentdiff_edit import VoiceEditPipeline
 from latentdiff_edit.apps.cli import build_parser, main
+from latentdiff_edit.apps.credentials import read_credentials
 from latentdiff_edit.apps.demo import ATTRIBUTE_PREFIX, KEEP, build_demo, check_host, is_local_host
 from latentdiff_edit.apps.editing import read_provenance
 from latentdiff_edit.apps.hub import load_pipeline
+from latentdiff_edit.evaluation.report import REPORT_ATTRIBUTES
 from latentdiff_edit.testing import harmonic_tone, tiny_components, tiny_denoiser
 
 gr = pytest.importorskip("gradio")
@@ -66,19 +68,21 @@ def test_edit_through_the_api(client, tmp_path):
     assert sf.read(before)[0].shape == source.shape
     assert open(plot, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
-    requested = {row["quantity"]: row for row in report["requested"]}
-    assert requested["pitch shift (st)"]["requested"] == 3.0
-    assert isinstance(requested["pitch shift (st)"]["achieved"], float)
-    assert requested["rate (/s)"]["requested"] == 4.0 and requested["rate (/s)"]["source"] > 0
-    assert requested["style"] == {"quantity": "style", "requested": "high-wide-fast", "achieved": "not measurable"}
-    unchanged = {row["quantity"]: row for row in report["unchanged"]}
-    assert unchanged["duration (s)"] == {"quantity": "duration (s)", "source": 0.6, "edited": 0.6}
-    assert "loudness (dB)" in unchanged and "rate (/s)" not in unchanged  # asked for, so not "should not change"
+    # the shared disentanglement report: every attribute, asked or not, and the targets that were set
+    attributes = report["attributes"]
+    assert set(attributes) == set(REPORT_ATTRIBUTES)
+    assert attributes["pitch"]["asked"] and attributes["pitch"]["requested"] == 3.0
+    assert isinstance(attributes["pitch"]["measured"], float)
+    assert not attributes["duration"]["asked"] and attributes["duration"]["requested"] == 1.0
+    assert not attributes["loudness"]["asked"] and isinstance(attributes["loudness"]["measured"], float)
+    assert report["targets"]["style"] == {"requested": "high-wide-fast", "measured": None}
+    assert report["targets"]["rate"]["requested"] == 4.0 and report["targets"]["rate"]["measured"] > 0
     assert report["measured"]["source_f0_hz"] == pytest.approx(150, abs=5)
     assert report["source"] == {"duration_s": 0.6, "input_sampling_rate": SR, "input_channels": 1,
                                 "edited_span_s": [0.0, 0.6]}
     assert "pitch +3 st" in report["edit"] and "2 steps" in report["edit"] and "seed 7" in report["edit"]
-    assert "| pitch shift (st) | n/a | 3 |" in markdown and "| duration (s) | 0.6 | 0.6 |" in markdown
+    assert "| pitch | +3.00 st |" in markdown and "| style (target) | high-wide-fast |" in markdown
+    assert "| should not change |" in markdown and "| loudness |" in markdown
 
     # the download is the file the command line would have written: same samples, provenance tags
     assert sf.read(download)[0].shape == source.shape
@@ -86,6 +90,9 @@ def test_edit_through_the_api(client, tmp_path):
     assert record["tool"] == "latentdiff-edit" and record["operation"] == "edit" and record["source"] == "speech.wav"
     assert record["pitch"] == 3.0 and record["attributes"] == {"style": "high-wide-fast", "rate": 4.0}
     assert record["steps"] == 2 and record["seed"] == 7 and "pitch_shift_st" in record["measured"]
+    credentials = read_credentials(download)  # signed Content Credentials, the upload as parent ingredient
+    assert credentials.signature_valid and not credentials.tampered
+    assert [ingredient.get("title") for ingredient in credentials.ingredients] == ["speech.wav"]
 
 
 def test_stereo_upload_at_another_rate_and_a_segment(client, tmp_path):
@@ -105,6 +112,15 @@ def write_text(path, text):
     return str(path)
 
 
+def test_speaking_rate(client, tmp_path):
+    path = write(tmp_path / "speech.wav", harmonic_tone(150.0, 1.0, SR), SR)
+    _, after, _, _, _, report = client.predict(audio_path=handle_file(path), rate=1.25, steps=2, api_name="/edit")
+    edited, _ = sf.read(after)
+    assert abs(len(edited) - SR / 1.25) <= 0.02 * SR  # duration / 1.25, to a latent frame or two
+    assert report["attributes"]["rate"]["asked"] and report["attributes"]["rate"]["requested"] == 1.25
+    assert read_provenance(after)["rate"] == 1.25
+
+
 @pytest.mark.parametrize(
     "make, kwargs, message",
     [
@@ -116,8 +132,10 @@ def write_text(path, text):
         (lambda p: write(p, harmonic_tone(150.0, 0.6, SR), SR), {"set_rate": "fast"}, "must be a number"),
         (lambda p: write(p, harmonic_tone(150.0, 0.6, SR), SR), {"start": "0.5", "end": "0.2"}, "must come after"),
         (lambda p: write(p, harmonic_tone(150.0, 0.6, SR), SR), {"mode": "direction"}, "at least one attribute"),
+        (lambda p: write(p, harmonic_tone(150.0, 0.6, SR), SR), {"rate": 1.25, "start": "0.1"}, "whole file"),
     ],
-    ids=["not-audio", "silence", "nan", "too-long", "out-of-range", "not-a-number", "bad-span", "direction-alone"],
+    ids=["not-audio", "silence", "nan", "too-long", "out-of-range", "not-a-number", "bad-span", "direction-alone",
+         "rate-and-span"],
 )
 def test_bad_input_is_a_message_not_a_traceback(client, tmp_path, make, kwargs, message):
     path = make(tmp_path / "clip.wav")
