@@ -177,17 +177,23 @@ def report_markdown(report: dict) -> str:
     kept = [(name, entry) for name, entry in attributes.items() if not entry["asked"]]
     if asked or report.get("targets"):
         lines += ["| asked | requested | measured | source → edited |", "|---|---|---|---|"]
-        lines += [f"| {name} | {_change(entry['requested'], entry['unit'])} | {_change(entry['measured'], entry['unit'])} "
-                  f"| {_absolute(entry)} |" for name, entry in asked]
+        lines += [f"| {_label(name)} | {_change(entry['requested'], entry['unit'])} | "
+                  f"{_change(entry['measured'], entry['unit'])} | {_absolute(entry)} |" for name, entry in asked]
         lines += [f"| {name} (target) | {entry['requested']} | {_number(entry['measured'])} | |"
                   for name, entry in report.get("targets", {}).items()]
     else:
         lines.append("Nothing was asked to change: the output is the model's rendering of the source.")
     lines += ["", "| should not change | measured change | source → edited |", "|---|---|---|"]
-    lines += [f"| {name} | {_change(entry['measured'], entry['unit'])} | {_absolute(entry)} |" for name, entry in kept]
+    lines += [f"| {_label(name)} | {_change(entry['measured'], entry['unit'])} | {_absolute(entry)} |"
+              for name, entry in kept]
     for warning in report["warnings"]:
         lines += ["", f"⚠ {warning}"]
     return "\n".join(lines)
+
+
+def _label(name: str) -> str:
+    return {"f0_spread": "F0 spread (intonation)", "speaker_similarity": "speaker similarity (1 = same voice)"}.get(
+        name, name.replace("_", " "))
 
 
 def _change(value, unit: str) -> str:
