@@ -86,22 +86,21 @@ class Direction:
         return bool(self.calibration.get("raw")) and self.unit is not None
 
     def raw_strength(self, strength: float) -> float:
-        """The raw strength that gives the measured change `strength * unit` (the calibration curve inverted by
-        linear interpolation; uncalibrated directions use `strength` as it is)."""
+        """The raw strength that gives the measured change `strength * unit`: the calibration curve, made monotone
+        (pool-adjacent-violators: measurement noise must not reverse a direction), inverted by linear interpolation;
+        past the measured range, along the secant from the origin to the curve's end (a change the model did not
+        reach in calibration is asked proportionally harder). Uncalibrated directions use `strength` as it is."""
         if not math.isfinite(strength):
             raise ValueError(f"`strength` must be finite, got {strength}")
         if not self.calibrated:
             return float(strength)
-        raw = np.asarray(self.calibration["raw"], dtype=np.float64)
-        measured = np.asarray(self.calibration["measured"], dtype=np.float64)
-        order = np.argsort(measured)
-        measured, raw = measured[order], raw[order]
+        raw, measured = _monotone_curve(self.calibration["raw"], self.calibration["measured"])
         wanted = strength * self.unit
-        if wanted < measured[0] or wanted > measured[-1]:  # past the grid: extend the end segments' slopes
-            i = (0, 1) if wanted < measured[0] else (-2, -1)
-            slope = (raw[i[1]] - raw[i[0]]) / max(measured[i[1]] - measured[i[0]], 1e-9)
-            return float(raw[i[0]] + slope * (wanted - measured[i[0]]))
-        return float(np.interp(wanted, measured, raw))
+        for end in (0, -1):
+            if (wanted < measured[0] if end == 0 else wanted > measured[-1]) and abs(measured[end]) > 1e-9:
+                return float(raw[end] * wanted / measured[end])
+        keep = np.concatenate([[True], np.diff(measured) > 0])  # flat runs: the smallest raw strength of each
+        return float(np.interp(wanted, measured[keep], raw[keep]))
 
     def call_arguments(self, strength: float, pitch_shift=0.0, intonation_scale=1.0, energy_shift=0.0) -> dict:
         """What `VoiceEditPipeline.__call__` runs for this direction at the calibrated `strength`, merged with the
@@ -119,6 +118,23 @@ class Direction:
         out["energy_shift"] = _elementwise(energy_shift, lambda v: v + energy)
         out["intonation_scale"] = _elementwise(intonation_scale, lambda v: v * math.exp(log_scale))
         return out
+
+
+def _monotone_curve(raw, measured) -> tuple[np.ndarray, np.ndarray]:
+    """`measured` as a non-decreasing function of `raw` (pool-adjacent-violators, equal weights)."""
+    order = np.argsort(raw)
+    raw, values = np.asarray(raw, dtype=np.float64)[order], list(np.asarray(measured, dtype=np.float64)[order])
+    blocks = [[v, 1] for v in values]  # (mean, size)
+    i = 0
+    while i < len(blocks) - 1:
+        if blocks[i][0] > blocks[i + 1][0]:
+            total = blocks[i][0] * blocks[i][1] + blocks[i + 1][0] * blocks[i + 1][1]
+            size = blocks[i][1] + blocks[i + 1][1]
+            blocks[i : i + 2] = [[total / size, size]]
+            i = max(i - 1, 0)
+        else:
+            i += 1
+    return raw, np.concatenate([[mean] * size for mean, size in blocks])
 
 
 def _elementwise(value, fn):
