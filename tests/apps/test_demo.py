@@ -3,12 +3,19 @@ the download's provenance, bad input as messages), controls built from the schem
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+import latentdiff_edit
 from latentdiff_edit import VoiceEditPipeline
 from latentdiff_edit.apps.cli import build_parser, main
 from latentdiff_edit.apps.credentials import read_credentials
@@ -192,3 +199,32 @@ def test_demo_command_arguments():
     assert build_parser().parse_args(["demo", "--share"]).share is True
     with pytest.raises(SystemExit):
         build_parser().parse_args(["demo", "--share", "maybe"])
+
+
+@pytest.mark.slow
+def test_the_readme_command_serves_the_shipped_model(tmp_path):
+    """`latentdiff-edit demo` as the README starts it (on a free port): the page is served on 127.0.0.1 with the
+    shipped model's controls, and the process stops when asked."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "latentdiff_edit", "demo", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        deadline, config = time.monotonic() + 300, None
+        while config is None and time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as response:
+                    config = json.load(response)
+            except OSError:
+                time.sleep(1)
+        assert config is not None, f"no page on port {port}: {process.stdout.read() if process.poll() else ''}"
+        assert config["title"] == "latentdiff-edit demo"
+        elem_ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
+        assert {"source-audio", "pitch", "rate", "attribute-style", "edit-button", "after-audio"} <= elem_ids
+        styles = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "attribute-style")
+        shipped = json.loads((Path(latentdiff_edit.__file__).parent / "default_model" / "denoiser" /
+                              "config.json").read_text())["attributes"]
+        style = next(spec for spec in shipped if spec["name"] == "style")
+        assert [choice[1] for choice in styles["props"]["choices"]] == [KEEP, *style["categories"]]
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
