@@ -23,8 +23,9 @@ import torch.nn.functional as F
 
 def window_spans(num_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
     """
-    Windows `[start, end)` of at most `window` frames covering `range(num_frames)`, consecutive ones overlapping by at
-    least `overlap` frames; the last window ends at `num_frames` (it may overlap its neighbour by more).
+    The fewest windows `[start, end)` of at most `window` frames that cover `range(num_frames)` with consecutive ones
+    overlapping by at least `overlap` frames: all of one length, evenly spaced from 0 to `num_frames` (so no frame is
+    computed more often than the overlap needs).
 
     Returns one window `(0, num_frames)` when the sequence fits in one.
     """
@@ -32,9 +33,10 @@ def window_spans(num_frames: int, window: int, overlap: int) -> list[tuple[int, 
         raise ValueError(f"need window >= 1 and 0 <= overlap < window, got window={window}, overlap={overlap}")
     if num_frames <= window:
         return [(0, num_frames)]
-    hop = window - overlap
-    starts = list(range(0, num_frames - window, hop)) + [num_frames - window]
-    return [(start, start + window) for start in starts]
+    count = math.ceil((num_frames - overlap) / (window - overlap))
+    length = min(window, math.ceil((num_frames + (count - 1) * overlap) / count) + 1)
+    starts = [(k * (num_frames - length)) // (count - 1) for k in range(count)]
+    return [(start, start + length) for start in starts]
 
 
 def window_weights(spans: Sequence[tuple[int, int]], num_frames: int, ramp: int) -> list[torch.Tensor]:

@@ -507,10 +507,10 @@ class VoiceEditPipeline(DiffusionPipeline):
                 raise ValueError("`edit_mask` frame weights must be finite")
             return weights.clamp(0, 1).expand(batch, -1).to(device)
         items = [edit_mask] * batch if isinstance(edit_mask, tuple) else list(edit_mask)  # a tuple: every clip
-        if all(item is None for item in items):
-            return None
         if len(items) != batch:
             raise ValueError(f"`edit_mask` has {len(items)} items for a batch of {batch}")
+        if all(item is None for item in items):
+            return None
         frame_rate = self.sampling_rate / self.hop_length
         ramp = MASK_RAMP_SECONDS * frame_rate
         weights = torch.zeros(batch, max(frames))

@@ -228,7 +228,8 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
 
         frame_mask = padding_mask[:, :, None].to(sample.dtype)  # (B, T, 1)
         x = (self.input_proj(sample * frame_mask.transpose(1, 2)) + frame_emb).transpose(1, 2)  # (B, T, D)
-        key_mask = padding_mask[:, None, None, :]  # (B, 1, 1, T)
+        # (B, 1, 1, T); None when nothing is padded, which lets attention take its faster unmasked kernels
+        key_mask = None if bool(padding_mask.all()) else padding_mask[:, None, None, :]
         for block in self.blocks:
             x = block(x, cond, key_mask, frame_mask)
         shift, scale = self.final_modulation(cond).chunk(2, dim=-1)

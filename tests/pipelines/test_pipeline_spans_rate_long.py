@@ -48,7 +48,7 @@ def test_a_minute_edits_window_by_window_to_exactly_its_length(monkeypatch):
     assert output.audios.shape == (1, len(audio)) and output.num_samples == [len(audio)]
     assert np.isfinite(output.audios).all() and np.abs(output.audios).max() > 0
     frame_rate = SR / pipe.hop_length
-    assert max(denoiser_frames) == round(2.0 * frame_rate)  # every forward pass sees a window, never the minute
+    assert 0.9 * 2.0 * frame_rate <= max(denoiser_frames) <= 2.0 * frame_rate  # a window, never the minute
     assert max(encoder_samples) <= (5.0 + 1.0) * SR and max(decoder_frames) <= round(5.0 * frame_rate)
     assert len(encoder_samples) > 1 and len(decoder_frames) > 1
 
