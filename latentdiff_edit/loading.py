@@ -80,8 +80,13 @@ def resolve_model(
 
 
 def model_label(folder: str | os.PathLike) -> str:
-    """How provenance names a model: `org/name@commit` for a snapshot in the Hub cache, else the folder."""
+    """How provenance names a model: `org/name@commit` for a snapshot in the Hub cache, `latentdiff-edit default
+    model <version>` for the shipped one (not the path it happens to be installed at), else the folder."""
     folder = Path(folder)
+    if folder.is_dir() and folder.resolve() == DEFAULT_MODEL_DIR.resolve():
+        from . import __version__
+
+        return f"latentdiff-edit default model {__version__}"
     cache_name = folder.parent.parent.name  # <cache>/models--org--name/snapshots/<commit>
     if folder.parent.name == "snapshots" and cache_name.startswith("models--"):
         return f"{cache_name[len('models--'):].replace('--', '/')}@{folder.name}"

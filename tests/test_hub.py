@@ -100,3 +100,10 @@ def test_absent_models_give_one_line_messages(model, message, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFoundError, match=message):
         load_pipeline(model)
+
+
+def test_the_shipped_model_is_named_without_its_install_path():
+    from latentdiff_edit.loading import DEFAULT_MODEL_DIR, model_label
+
+    assert model_label(DEFAULT_MODEL_DIR).startswith("latentdiff-edit default model")
+    assert str(DEFAULT_MODEL_DIR) not in model_label(DEFAULT_MODEL_DIR)
