@@ -147,7 +147,8 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intonation", type=float, default=1.0, metavar="SCALE",
                         help="scale of the F0 excursions: >1 livelier, <1 flatter, 0 monotone (default 1)")
     parser.add_argument("--rate", type=float, default=1.0, metavar="FACTOR",
-                        help="speaking rate: 1.25 = 25%% faster (duration / 1.25), 0.8 = slower (default 1)")
+                        help="speaking rate: 1.25 = 25%% faster (duration / 1.25), 0.8 = slower (default 1); "
+                             "regenerated at depth 0.5 with guidance >= 4 against the null condition")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="attributes",
                         help="target attribute value, e.g. --set style=high-wide-fast (repeatable)")
     parser.add_argument("--mode", choices=EDIT_MODES, default="cfg",

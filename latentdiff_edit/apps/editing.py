@@ -16,7 +16,7 @@ import math
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,7 +37,12 @@ from ..audio import (
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semitones
 from ..features import measure_attributes
-from ..pipelines.pipeline_voice_edit import DEFAULT_WINDOW_SECONDS, RATE_RANGE
+from ..pipelines.pipeline_voice_edit import (
+    DEFAULT_WINDOW_SECONDS,
+    RATE_GUIDANCE_SCALE,
+    RATE_INVERSION_DEPTH,
+    RATE_RANGE,
+)
 from .credentials import SigningKey, resolve_signing_key, sign_file
 from .credentials import mime_type as credentials_mime_type
 
@@ -254,8 +259,10 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[Edi
     if settings.mode == "direction":
         return [_edit_with_direction(pipe, job, settings) for job in jobs]
     results = {}
+    run_settings = settings
     for rate in dict.fromkeys(job.edit.rate for job in jobs):
         group = [i for i, job in enumerate(jobs) if job.edit.rate == rate]
+        settings = rate_settings(run_settings, rate)
         inversion = _invert(pipe, [jobs[i] for i in group], settings)
         output = pipe(
             inversion=inversion,
@@ -272,6 +279,15 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[Edi
             results[i] = _result(jobs[i], output.audios[k, : output.num_samples[k]],
                                  inversion.source_attributes[k].values)
     return [results[i] for i in range(len(jobs))]
+
+
+def rate_settings(settings: EditSettings, rate: float) -> EditSettings:
+    """The settings a speaking-rate edit regenerates with: its own depth, and guidance against the null condition
+    (the time-warped source is no recording to guide against), as measured by `scripts/measure_editing.py`."""
+    if rate == 1.0:
+        return settings
+    return replace(settings, inversion_depth=RATE_INVERSION_DEPTH, guidance_reference="null",
+                   guidance_scale=max(settings.guidance_scale, RATE_GUIDANCE_SCALE))
 
 
 def _invert(pipe, jobs: Sequence[EditJob], settings: EditSettings):
@@ -340,6 +356,7 @@ def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict
 def provenance_record(model: str, job: EditJob, settings: EditSettings, operation: str = "edit",
                       measured: dict | None = None) -> dict:
     """The provenance an output carries: toolkit version, model, source file, edits, seed, steps, depth."""
+    settings = rate_settings(settings, job.edit.rate)  # what a rate edit actually ran with
     record = {"tool": SOFTWARE_NAME, "version": __version__, "operation": operation, "model": str(model),
               "source": job.path.name}
     if operation == "edit":
