@@ -44,6 +44,7 @@ def test_rate_edit(tiny_pipeline_dir, tmp_path, capsys):
     assert status == 2 and "rate must be a factor between 0.5 and 2" in err
 
 
+@pytest.mark.slow  # ~20-40 s; the pipeline's own minute-long test (tests/pipelines) runs in the fast loop
 def test_a_file_over_a_minute_is_edited_to_its_exact_length(tiny_pipeline_dir, tmp_path, capsys):
     source = tmp_path / "long.flac"
     audio = syllables(61.0)
