@@ -50,7 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--depth", type=float, default=None, help="inversion depth (default: the CLI's)")
     parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the CLI's)")
     parser.add_argument("--window", type=float, default=None, help="window seconds (default: the pipeline's)")
-    parser.add_argument("--rate_depth", type=float, default=None, help="inversion depth of rate edits (default: depth)")
+    parser.add_argument("--rate_depth", type=float, default=None,
+                        help="inversion depth of rate edits (default: the pipeline's RATE_INVERSION_DEPTH)")
     parser.add_argument("--long_minutes", type=float, default=10.0)
     parser.add_argument("--long_steps", type=int, default=None, help="steps of the long-file edit (default: --steps)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -96,8 +97,9 @@ def edit(pipe, audio, config, **kwargs):
     inversion = pipe.invert(audio, sr, num_inference_steps=config["steps"], inversion_depth=kwargs.pop("depth", None)
                             or config["depth"], window_seconds=config["window"], rate=kwargs.pop("rate", 1.0),
                             generator=torch.Generator().manual_seed(0))
-    return pipe(inversion=inversion, guidance_scale=config["guidance"], guidance_reference="source",
-                generator=torch.Generator().manual_seed(0), **kwargs).audios[0]
+    return pipe(inversion=inversion, guidance_scale=config["guidance"],
+                guidance_reference=config.get("reference", "source"), generator=torch.Generator().manual_seed(0),
+                **kwargs).audios[0]
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
@@ -177,8 +179,13 @@ def section_rate(pipe, clips, config, args) -> list[dict]:
         sound = parselmouth.Sound(x.astype(np.float64), sampling_frequency=sr)
         return call(sound, "Lengthen (overlap-add)", F0_FLOOR_HZ, F0_CEILING_HZ, 1.0 / rate).values[0]
 
+    # the command line's rate edit: its own depth, guidance against the null condition (`editing.rate_settings`)
+    from latentdiff_edit.pipelines.pipeline_voice_edit import RATE_GUIDANCE_SCALE, RATE_INVERSION_DEPTH
+
+    rate_config = {**config, "depth": args.rate_depth or RATE_INVERSION_DEPTH, "reference": "null",
+                   "guidance": max(config["guidance"], RATE_GUIDANCE_SCALE)}
     methods = {
-        "pipeline": lambda x, rate: edit(pipe, x, config, rate=rate, depth=args.rate_depth),
+        "pipeline": lambda x, rate: edit(pipe, x, rate_config, rate=rate),
         "PSOLA (Praat)": psola,
         "phase vocoder (librosa)": lambda x, rate: librosa.effects.time_stretch(x, rate=rate),
     }
