@@ -30,7 +30,7 @@ from transformers.utils import logging as transformers_logging
 
 from .. import __version__
 from ..audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
-from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
 from ..loading import load_pipeline, model_label
 from ..pipelines.pipeline_voice_edit import DEFAULT_WINDOW_SECONDS
 from .credentials import format_report, read_credentials, resolve_signing_key
@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="pipeline folder or Hub id (default: the shipped model)")
-    parser.add_argument("--steps", type=int, default=50, help="DDIM steps of the full schedule (default 50)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_NUM_INFERENCE_STEPS,
+                        help=f"DDIM steps of the full schedule (default {DEFAULT_NUM_INFERENCE_STEPS})")
     parser.add_argument("--depth", type=float, default=DEFAULT_INVERSION_DEPTH,
                         help=f"fraction of the schedule to invert, in (0, 1] (default {DEFAULT_INVERSION_DEPTH})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pipeline's generator (default 0)")

@@ -34,7 +34,7 @@ from ..audio import (
     read_audio_tags,
     save_audio,
 )
-from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
 from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semitones
 from ..features import measure_attributes
 from ..pipelines.pipeline_voice_edit import (
@@ -84,7 +84,8 @@ class EditSettings:
         guidance_scale (`float`, *optional*, defaults to `DEFAULT_GUIDANCE_SCALE`): guidance toward the targets.
         guidance_reference (`str`, *optional*, defaults to `"source"`): guide against the source's attributes
             (`"source"`) or the null condition (`"null"`, classic classifier-free guidance).
-        num_inference_steps (`int`, *optional*, defaults to 50): steps of the full DDIM schedule.
+        num_inference_steps (`int`, *optional*, defaults to `DEFAULT_NUM_INFERENCE_STEPS`): steps of the full DDIM
+            schedule.
         inversion_depth (`float`, *optional*, defaults to `DEFAULT_INVERSION_DEPTH`): fraction of it inverted.
         seed (`int`, *optional*, defaults to 0): seed of the pipeline's generator (and of DDPM inversion's noise).
         inversion (`str`, *optional*, defaults to `"ddim"`): `"ddim"` or `"ddpm"` (edit-friendly DDPM inversion:
@@ -100,7 +101,7 @@ class EditSettings:
     strength: float = 1.0
     guidance_scale: float = DEFAULT_GUIDANCE_SCALE
     guidance_reference: str = "source"
-    num_inference_steps: int = 50
+    num_inference_steps: int = DEFAULT_NUM_INFERENCE_STEPS
     inversion_depth: float = DEFAULT_INVERSION_DEPTH
     seed: int = 0
     inversion: str = "ddim"
