@@ -31,6 +31,7 @@ from transformers.utils import logging as transformers_logging
 from .. import __version__
 from ..audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
+from ..directions import resolve_direction
 from ..loading import load_pipeline, model_label
 from ..pipelines.pipeline_voice_edit import DEFAULT_WINDOW_SECONDS
 from .credentials import format_report, read_credentials, resolve_signing_key
@@ -69,7 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("-o", "--output", required=True, help="the edited file (.wav or .flac)")
     _add_edit_arguments(edit)
     edit.add_argument("--plot", help="also write a PNG with before/after spectrograms and F0 contours")
+    edit.add_argument("--directions", metavar="DIR",
+                      help="folder with saved directions for --direction (default: the model folder)")
+    edit.add_argument("--report", metavar="FILE.json",
+                      help="also write the disentanglement report (requested and measured change of every attribute)")
     edit.set_defaults(handler=_edit)
+
+    directions = commands.add_parser(
+        "directions", help="find unsupervised edit directions and hear them",
+        description="Unsupervised directions: with one input, the principal directions of the model's posterior around "
+                    "it (ZEUS); with several, the principal components of their inverted latents (saved in "
+                    "OUT/directions/, usable with `edit --direction pcN --directions OUT`). Writes each direction at "
+                    "-/+ strength as audio and a table of what each measurably changes.")
+    directions.add_argument("input", nargs="+", help="audio file(s)")
+    directions.add_argument("-o", "--output", required=True, help="output folder")
+    directions.add_argument("--num", type=int, default=5, help="number of directions (default 5)")
+    directions.add_argument("--strength", type=float, default=1.0,
+                            help="strength in standard deviations along each direction (default 1)")
+    _add_model_arguments(directions)
+    directions.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE,
+                            help=f"guidance scale of the regeneration (default {DEFAULT_GUIDANCE_SCALE:g})")
+    directions.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    directions.set_defaults(handler=_directions)
 
     reconstruct = commands.add_parser(
         "reconstruct", aliases=["invert"], help="measure inversion fidelity (latent SNR of invert → regenerate)",
@@ -132,7 +154,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the pipeline's generator (default 0)")
     parser.add_argument("--inversion", choices=INVERSION_METHODS, default="ddim",
                         help="ddim: deterministic DDIM inversion; ddpm: edit-friendly DDPM inversion, exact "
-                             "reconstruction whatever the model, seeded by --seed (default ddim)")
+                             "reconstruction whatever the model, seeded by --seed; null-opt: per-step optimized "
+                             "reference condition; latent-opt: optimized inverted latents (both for the edit's "
+                             "guidance); encoder: the model's inversion encoder, one pass (default ddim)")
     parser.add_argument("--max_seconds", type=float, default=None,
                         help="refuse files longer than this (default: no limit; long files are edited in windows)")
     parser.add_argument("--window", type=float, default=DEFAULT_WINDOW_SECONDS, metavar="SEC",
@@ -155,7 +179,10 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=EDIT_MODES, default="cfg",
                         help="cfg: guide toward the --set values; direction: add the condition-space direction from "
                              "the source's measured values to them, times --strength (default cfg)")
-    parser.add_argument("--strength", type=float, help="direction strength for --mode direction (default 1)")
+    parser.add_argument("--strength", type=float,
+                        help="direction strength for --mode direction or --direction (default 1; for a calibrated "
+                             "direction, 1 = its measured unit)")
+    parser.add_argument("--direction", metavar="NAME", help="apply a saved direction of the model by name")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE,
                         help=f"guidance scale, 1 = no guidance (default {DEFAULT_GUIDANCE_SCALE:g})")
     parser.add_argument("--guidance_reference", choices=GUIDANCE_REFERENCES, default="source",
@@ -193,8 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _settings(args) -> EditSettings:
-    if args.strength is not None and args.mode != "direction":
-        raise ValueError("--strength applies to --mode direction")
+    if args.strength is not None and args.mode != "direction" and args.direction is None:
+        raise ValueError("--strength applies to --mode direction or --direction")
     settings = EditSettings(
         mode=args.mode,
         strength=1.0 if args.strength is None else args.strength,
@@ -207,6 +234,7 @@ def _settings(args) -> EditSettings:
         max_seconds=args.max_seconds,
         segment=None if args.start is None and args.end is None else (args.start, args.end),
         window_seconds=args.window,
+        direction=args.direction,
     )
     check_settings(settings)
     return settings
@@ -247,6 +275,8 @@ def _edit(args) -> int:
     output_format(output_path)
     if args.plot:
         _check_output(input_path, Path(args.plot), args.overwrite)
+    if args.report:
+        _check_output(input_path, Path(args.report), args.overwrite)
     credentials = _credentials(args, output_path)
     settings = _settings(args)
     if settings.mode == "direction" and not args.attributes:
@@ -257,6 +287,8 @@ def _edit(args) -> int:
         raise AudioInputError(f"audio file not found: {input_path}")
 
     pipe = _load(args)
+    if args.direction is not None:
+        resolve_direction(pipe.load_directions(args.directions), args.direction)  # unknown names fail here
     edit.attributes = parse_attribute_values(pipe.schema, args.attributes)
     job = prepare_job(input_path, pipe.sampling_rate, settings, edit)
     for warning in job.warnings:
@@ -273,6 +305,14 @@ def _edit(args) -> int:
     print(f"measured: median F0 {_number(figures['source_f0_hz'], '.1f')} Hz, F0 spread "
           f"{_number(figures['source_f0_spread_st'], '.2f')} st, rate {_number(figures['source_rate'], '.2f')}/s")
     _print_achieved(edit, figures)
+    if result.report is not None:
+        from ..evaluation.report import format_report as format_edit_report
+
+        print("report:   disentanglement (* = asked to change; measured against the source)")
+        print("          " + format_edit_report(result.report).replace("\n", "\n          "))
+        if args.report:
+            Path(args.report).write_text(json.dumps(result.report, indent=2) + "\n")
+            print(f"wrote:    {args.report}")
     write_output(output_path, result.audio, sampling_rate,
                  provenance_record(model_label(pipe.name_or_path), job, settings, measured=figures),
                  overwrite=args.overwrite, credentials=credentials, parent=input_path)
@@ -285,6 +325,51 @@ def _edit(args) -> int:
 
         plot_edit(args.plot, job.source, result.audio, sampling_rate, title=describe_edit(edit, settings))
         print(f"wrote:    {args.plot}")
+    return 0
+
+
+def _directions(args) -> int:
+    from ..directions import direction_effects, pca_directions, posterior_directions, save_directions
+    from ..evaluation.report import edit_report
+
+    output = Path(args.output)
+    if output.exists() and any(output.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"{output} is not empty; pass --overwrite to write into it")
+    if not (args.num >= 1 and args.strength > 0):
+        raise ValueError("--num must be >= 1 and --strength > 0")
+    pipe = _load(args)
+    sampling_rate = pipe.sampling_rate
+    clips = [prepare_job(path, sampling_rate, EditSettings(), ClipEdit()).source for path in args.input]
+    invert = {"num_inference_steps": args.steps, "inversion_depth": args.depth, "method": args.inversion,
+              "window_seconds": None}
+    if len(clips) == 1:
+        inversion = pipe.invert(clips[0], sampling_rate, **invert)
+        found = posterior_directions(pipe, inversion, num_directions=args.num)
+    else:
+        found = pca_directions(pipe, clips, sampling_rate, num_directions=args.num, **invert)
+        save_directions(found, output)
+        inversion = pipe.invert(clips[0], sampling_rate, **invert)
+    rows = direction_effects(pipe, inversion, found, strengths=(-args.strength, args.strength),
+                             edit_kwargs={"guidance_scale": args.guidance},
+                             measure_fn=lambda reference, edited, sr: edit_report(reference, edited, sr))
+    output.mkdir(parents=True, exist_ok=True)
+    table = []
+    print(f"{'direction':<14}{'strength':>9}{'pitch st':>10}{'F0 spread':>11}{'loud dB':>9}{'rate':>7}"
+          f"{'duration':>10}{'speaker':>9}")
+    for row in rows:
+        path = output / f"{row['direction']}_{'minus' if row['strength'] < 0 else 'plus'}.wav"
+        sf.write(path, row["audio"], sampling_rate)
+        measured = {k: v["measured"] for k, v in row["changes"]["attributes"].items()}
+        table.append({"direction": row["direction"], "strength": row["strength"], "file": path.name, **measured})
+        print(f"{row['direction']:<14}{row['strength']:>+9.2f}"
+              + "".join(f"{_number(measured[k], f):>{w}}" for k, f, w in (
+                  ("pitch", "+.2f", 10), ("f0_spread", ".2f", 11), ("loudness", "+.2f", 9), ("rate", ".2f", 7),
+                  ("duration", ".2f", 10), ("speaker_similarity", ".2f", 9))))
+    descriptions = {d.name: d.description for d in found}
+    (output / "directions_table.json").write_text(json.dumps({"directions": descriptions, "effects": table},
+                                                             indent=2) + "\n")
+    print(f"wrote:    {len(rows)} clips and directions_table.json to {output}"
+          + ("; directions/ (apply with `edit --direction NAME --directions OUT`)" if len(clips) > 1 else ""))
     return 0
 
 

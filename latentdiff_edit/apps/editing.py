@@ -37,6 +37,7 @@ from ..audio import (
 from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
 from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semitones
 from ..features import measure_attributes
+from ..inversion import INVERSION_METHODS  # noqa: F401  (the command line's choices)
 from ..pipelines.pipeline_voice_edit import (
     DEFAULT_WINDOW_SECONDS,
     RATE_GUIDANCE_SCALE,
@@ -47,8 +48,8 @@ from .credentials import SigningKey, resolve_signing_key, sign_file
 from .credentials import mime_type as credentials_mime_type
 
 EDIT_MODES = ("cfg", "direction")
-INVERSION_METHODS = ("ddim", "ddpm")
 GUIDANCE_REFERENCES = ("source", "null")
+OPTIMIZED_INVERSIONS = ("null-opt", "latent-opt")
 # Peaks at or above this count as clipped (16-bit full scale is 32767 / 32768 = 0.99997).
 CLIPPING_PEAK = 0.999
 SOFTWARE_NAME = "latentdiff-edit"
@@ -80,7 +81,9 @@ class EditSettings:
     Args:
         mode (`str`, *optional*, defaults to `"cfg"`): `"cfg"` guides toward the target attributes;
             `"direction"` adds a condition-space direction from the source's measured values to the targets.
-        strength (`float`, *optional*, defaults to 1.0): direction strength (`"direction"` mode).
+        strength (`float`, *optional*, defaults to 1.0): direction strength (`"direction"` mode, or `direction`).
+        direction (`str`, *optional*): a saved direction of the model (`pipe.load_directions`) applied by name at
+            `strength` (calibrated: 1.0 = the direction's measured unit), together with the other edits.
         guidance_scale (`float`, *optional*, defaults to `DEFAULT_GUIDANCE_SCALE`): guidance toward the targets.
         guidance_reference (`str`, *optional*, defaults to `"source"`): guide against the source's attributes
             (`"source"`) or the null condition (`"null"`, classic classifier-free guidance).
@@ -88,8 +91,9 @@ class EditSettings:
             schedule.
         inversion_depth (`float`, *optional*, defaults to `DEFAULT_INVERSION_DEPTH`): fraction of it inverted.
         seed (`int`, *optional*, defaults to 0): seed of the pipeline's generator (and of DDPM inversion's noise).
-        inversion (`str`, *optional*, defaults to `"ddim"`): `"ddim"` or `"ddpm"` (edit-friendly DDPM inversion:
-            exact reconstruction whatever the model).
+        inversion (`str`, *optional*, defaults to `"ddim"`): `"ddim"`, `"ddpm"` (edit-friendly DDPM inversion:
+            exact reconstruction whatever the model), `"null-opt"` or `"latent-opt"` (optimized for the edit's
+            guidance and reference), or `"encoder"` (the model's inversion encoder); see `latentdiff_edit.inversion`.
         max_seconds (`float`, *optional*): refuse files longer than this (no limit by default: long files are
             edited window by window, with memory bounded by the window).
         segment (`tuple[float | None, float | None]`, *optional*): edit only `(start, end)` seconds of each file;
@@ -108,6 +112,7 @@ class EditSettings:
     max_seconds: float | None = None
     segment: tuple[float | None, float | None] | None = None
     window_seconds: float | None = DEFAULT_WINDOW_SECONDS
+    direction: str | None = None
 
 
 @dataclass
@@ -136,11 +141,13 @@ class EditResult:
         audio (`np.ndarray` of shape `(num_samples,)`): the output file's samples.
         edited_span (`np.ndarray`): the output over the edited span (the whole output without a segment).
         source_values (`dict`): clip-level attributes the pipeline measured on the source span.
+        report (`dict`, *optional*): the disentanglement report (see `edit_report_for`).
     """
 
     audio: np.ndarray
     edited_span: np.ndarray
     source_values: dict
+    report: dict | None = None
 
 
 def parse_attribute_values(schema, values: Mapping | Sequence[str], argument: str = "--set") -> dict:
@@ -250,15 +257,17 @@ def prepare_job(path: str | os.PathLike, sampling_rate: int, settings: EditSetti
     return job
 
 
-def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[EditResult]:
+def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: bool = True) -> list[EditResult]:
     """
     Edit prepared jobs with `pipe`: one batched inversion and one batched call per speaking rate in `"cfg"` mode; one
     clip at a time in `"direction"` mode, because each clip's direction starts from its own measured attributes.
     Whole files go through the pipeline (in windows when long); a segment is edited through the pipeline's
-    `edit_mask`, so outside it the output is the codec's rendering of the source.
+    `edit_mask`, so outside it the output is the codec's rendering of the source. With `report`, each result carries
+    its disentanglement report (`edit_report_for`).
     """
     if settings.mode == "direction":
-        return [_edit_with_direction(pipe, job, settings) for job in jobs]
+        results = [_edit_with_direction(pipe, job, settings) for job in jobs]
+        return [_with_report(pipe, job, result, settings) if report else result for job, result in zip(jobs, results)]
     results = {}
     run_settings = settings
     for rate in dict.fromkeys(job.edit.rate for job in jobs):
@@ -271,6 +280,8 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[Edi
             intonation_scale=[jobs[i].edit.intonation_scale for i in group],
             attributes=[jobs[i].edit.attributes for i in group],
             edit_mask=[_mask(jobs[i]) for i in group],
+            direction=settings.direction,
+            strength=settings.strength,
             guidance_scale=settings.guidance_scale,
             guidance_reference=settings.guidance_reference,
             generator=torch.Generator("cpu").manual_seed(settings.seed),
@@ -279,7 +290,7 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings) -> list[Edi
         for k, i in enumerate(group):
             results[i] = _result(jobs[i], output.audios[k, : output.num_samples[k]],
                                  inversion.source_attributes[k].values)
-    return [results[i] for i in range(len(jobs))]
+    return [_with_report(pipe, jobs[i], results[i], run_settings) if report else results[i] for i in range(len(jobs))]
 
 
 def rate_settings(settings: EditSettings, rate: float) -> EditSettings:
@@ -296,7 +307,11 @@ def _invert(pipe, jobs: Sequence[EditJob], settings: EditSettings):
                        num_inference_steps=settings.num_inference_steps, inversion_depth=settings.inversion_depth,
                        max_seconds=settings.max_seconds, method=settings.inversion, rate=jobs[0].edit.rate,
                        window_seconds=settings.window_seconds,
-                       generator=torch.Generator("cpu").manual_seed(settings.seed))
+                       generator=torch.Generator("cpu").manual_seed(settings.seed),
+                       # optimized inversions are made for the regeneration the edit runs
+                       guidance_scale=settings.guidance_scale if settings.inversion in OPTIMIZED_INVERSIONS else 1.0,
+                       guidance_reference=settings.guidance_reference if settings.inversion in OPTIMIZED_INVERSIONS
+                       else "null")
 
 
 def _mask(job: EditJob) -> tuple[float, float] | None:
@@ -331,6 +346,40 @@ def _result(job: EditJob, audio: np.ndarray, source_values: dict) -> EditResult:
     audio = np.asarray(audio, dtype=np.float32)
     edited_span = audio if job.edit.rate != 1.0 else audio[job.start : job.end]
     return EditResult(audio, edited_span, dict(source_values))
+
+
+def edit_report_for(pipe, job: EditJob, result: EditResult, settings: EditSettings) -> dict | None:
+    """
+    The disentanglement report of one edit (`latentdiff_edit.evaluation.report.edit_report`): requested and measured
+    change of pitch, F0 spread, loudness, rate, duration and speaker similarity, asked or not. A named direction's
+    calibrated request is added to the attribute it moves. None when the evaluation package is not importable.
+    """
+    try:
+        from ..evaluation.report import edit_report
+    except Exception:  # the evaluation package is optional: a failing import only costs the report
+        return None
+    pitch, scale, energy = job.edit.pitch_shift, job.edit.intonation_scale, 0.0
+    if settings.direction is not None:
+        named = pipe.load_directions(reload=False).get(settings.direction)
+        if named is not None and named.attribute is not None and named.unit is not None:
+            asked = settings.strength * named.unit  # in the attribute's terms: log ratio, semitones or dB
+            if named.attribute == "f0_spread":
+                scale *= math.exp(asked)
+            elif named.attribute == "pitch":
+                pitch += asked
+            elif named.attribute == "loudness":
+                energy += asked
+    source = job.source if job.edit.rate != 1.0 else job.edited_span
+    report = edit_report(source, result.edited_span, job.sampling_rate, pitch_shift=pitch, intonation_scale=scale,
+                         energy_shift=energy, rate=job.edit.rate, attributes=job.edit.attributes)
+    if settings.direction is not None:
+        report["direction"] = {"name": settings.direction, "strength": settings.strength}
+    return report
+
+
+def _with_report(pipe, job: EditJob, result: EditResult, settings: EditSettings) -> EditResult:
+    result.report = edit_report_for(pipe, job, result, settings)
+    return result
 
 
 def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict:
