@@ -151,7 +151,7 @@ def section_speed(pipe, clips, config, args) -> list[dict]:
     print(table(rows, ["method", "cpu_rtf", "wall_rtf", "pitch_error_st", "speaker_similarity"]))
     # quality at these settings against the former defaults: -3 and +3 st on each clip
     quality = []
-    for label, chosen in (("these settings", config), ("former defaults", former)):
+    for label, chosen in (("these settings", config), ("former defaults", former)) if args.max_clips else ():
         errors, similarities = [], []
         for _, clip in clips[: args.max_clips]:
             for shift in (-3.0, 3.0):
@@ -161,7 +161,8 @@ def section_speed(pipe, clips, config, args) -> list[dict]:
         quality.append({"settings": label, "median_abs_pitch_error_st": float(np.median(errors)),
                         "mean_abs_pitch_error_st": float(np.mean(errors)),
                         "speaker_similarity": float(np.mean(similarities))})
-    print(table(quality, list(quality[0])))
+    if args.max_clips:
+        print(table(quality, list(quality[0])))
     return rows + quality
 
 
