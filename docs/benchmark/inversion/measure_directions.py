@@ -1,0 +1,73 @@
+"""Calibrated intonation direction and the first five unsupervised (PCA) directions of the shipped model.
+
+Sets: espeak-ng sentences with SSML prosody range low (flat) vs high (lively), 2 voices x 6 sentences (synthesized
+here, development data). Calibration: 4 flite clips. Evaluation: the 5 LibriVox clips (first 4 s) + 2 other flite
+clips. Settings: 20 steps, depth 0.8, guidance 2 against the source (the CLI defaults but 20 steps instead of 50)."""
+import glob, json, math, sys, time
+import numpy as np, soundfile as sf, torch
+from latentdiff_edit import load_default_pipeline
+from latentdiff_edit.directions import (calibrate, change, contour_direction, direction_effects, measure,
+                                        pca_directions, save_directions)
+from latentdiff_edit.training import load_clip
+
+torch.set_num_threads(1)
+out = sys.argv[1]
+pipe = load_default_pipeline(); pipe.set_progress_bar_config(disable=True)
+sr = pipe.sampling_rate
+load = lambda p, s=4.0: load_clip(p, sr).numpy()[: int(s * sr)]
+sets = "/work/runs/inversion/sets"
+flat = [load(p, 10) for p in sorted(glob.glob(f"{sets}/es_*_low.wav"))]
+lively = [load(p, 10) for p in sorted(glob.glob(f"{sets}/es_*_high.wav"))]
+flite = [load(p) for p in sorted(glob.glob(f"{sets}/fl_*.wav"))]
+librivox = [load(p) for p in sorted(glob.glob("/usr/share/pocketsphinx/test/data/librivox/*.wav"))]
+edit = {"guidance_scale": 2.0, "guidance_reference": "source"}
+inv = {"num_inference_steps": 20, "inversion_depth": 0.8}
+t0 = time.time()
+direction = contour_direction("intonation", flat, lively, sr,
+                              description="F0 spread: espeak-ng prosody range low -> high, 12 clips each")
+print("unit (log spread ratio between the sets)", direction.unit, "ratio", math.exp(direction.unit), flush=True)
+if len(sys.argv) > 2:  # a calibration measured before: {"raw": [...], "measured": [...]}
+    direction.calibration = {**json.loads(sys.argv[2]), "num_clips": 4, "edit_kwargs": edit, "invert_kwargs": inv}
+else:
+    calibrate(pipe, direction, flite[:4], sr, raw_strengths=(-1.0, -0.5, -0.25, 0.25, 0.5, 1.0), edit_kwargs=edit,
+              invert_kwargs=inv)
+print("calibration", json.dumps({k: direction.calibration[k] for k in ("raw", "measured")}), time.time() - t0, flush=True)
+save_directions([direction], out)
+results = []
+for name, clips in (("librivox", librivox), ("flite-heldout", flite[4:])):
+    for i, clip in enumerate(clips):
+        inversion = pipe.invert(clip, sr, **inv)
+        rows = direction_effects(pipe, inversion, [direction], strengths=(-0.5, -0.25, 0.25, 0.5), edit_kwargs=edit)
+        for row in rows:
+            asked = row["strength"] * direction.unit
+            got = row["changes"]["f0_spread"]
+            results.append({"set": name, "clip": i, "strength": row["strength"], "asked_log_ratio": asked,
+                            "measured_log_ratio": got, "changes": row["changes"]})
+            print(name, i, row["strength"], f"asked x{math.exp(asked):.2f} got x{math.exp(got):.2f}",
+                  {k: round(v, 3) for k, v in row["changes"].items()}, flush=True)
+ok = [r for r in results if math.isfinite(r["measured_log_ratio"])]
+sign = np.mean([np.sign(r["measured_log_ratio"]) == np.sign(r["asked_log_ratio"]) for r in ok])
+rel = [abs(r["measured_log_ratio"] - r["asked_log_ratio"]) / abs(r["asked_log_ratio"]) for r in ok]
+within = np.mean([x <= 0.25 for x in rel])
+summary = {"unit": direction.unit, "calibration": direction.calibration, "sign_correct": float(sign),
+           "median_relative_error": float(np.median(rel)), "within_25pct": float(within), "n": len(ok)}
+print("SUMMARY", json.dumps({k: v for k, v in summary.items() if k != "calibration"}), flush=True)
+json.dump({"summary": summary, "results": results}, open(f"{out}/intonation_eval.json", "w"), indent=1)
+
+# first five unsupervised directions: PCA of inverted latents over all 29 development clips
+pcs = pca_directions(pipe, librivox + flite + flat[:6] + lively[:6] , sr, num_directions=5, **inv,
+                     window_seconds=None)
+save_directions([direction] + pcs, out)
+effects = {}
+for i, clip in enumerate(librivox[:3] + flite[4:5]):
+    inversion = pipe.invert(clip, sr, **inv)
+    for row in direction_effects(pipe, inversion, pcs, strengths=(-2.0, 2.0), edit_kwargs=edit):
+        effects.setdefault((row["direction"], row["strength"]), []).append(row["changes"])
+table = []
+for (name, strength), changes in effects.items():
+    mean = {k: float(np.nanmean([c[k] for c in changes])) for k in changes[0]}
+    table.append({"direction": name, "strength": strength, **mean})
+    print(name, strength, {k: round(v, 3) for k, v in mean.items()}, flush=True)
+json.dump({"descriptions": {d.name: d.description for d in pcs}, "effects": table},
+          open(f"{out}/pca_effects.json", "w"), indent=1)
+print("done", time.time() - t0)
