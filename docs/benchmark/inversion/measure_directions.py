@@ -15,7 +15,7 @@ out = sys.argv[1]
 pipe = load_default_pipeline(); pipe.set_progress_bar_config(disable=True)
 sr = pipe.sampling_rate
 load = lambda p, s=4.0: load_clip(p, sr).numpy()[: int(s * sr)]
-sets = "/work/runs/inversion/sets"
+sets = "runs/inversion/sets"  # espeak-ng -v en-us|en+m3 -m "<prosody range=low|high>", flite -t; 6 sentences
 flat = [load(p, 10) for p in sorted(glob.glob(f"{sets}/es_*_low.wav"))]
 lively = [load(p, 10) for p in sorted(glob.glob(f"{sets}/es_*_high.wav"))]
 flite = [load(p) for p in sorted(glob.glob(f"{sets}/fl_*.wav"))]
