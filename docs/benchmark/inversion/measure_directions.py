@@ -3,11 +3,17 @@
 Sets: espeak-ng sentences with SSML prosody range low (flat) vs high (lively), 2 voices x 6 sentences (synthesized
 here, development data). Calibration: 4 flite clips. Evaluation: the 5 LibriVox clips (first 4 s) + 2 other flite
 clips. Settings: 20 steps, depth 0.8, guidance 2 against the source (the CLI defaults but 20 steps instead of 50)."""
-import glob, json, math, sys, time
-import numpy as np, soundfile as sf, torch
+import glob
+import json
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+
 from latentdiff_edit import load_default_pipeline
-from latentdiff_edit.directions import (calibrate, change, contour_direction, direction_effects, measure,
-                                        pca_directions, save_directions)
+from latentdiff_edit.directions import calibrate, contour_direction, direction_effects, pca_directions, save_directions
 from latentdiff_edit.training import load_clip
 
 torch.set_num_threads(1)
