@@ -101,6 +101,8 @@ class VoiceInversionOutput(BaseOutput):
             `"null-opt"`: per sampling step, the optimized embedding `__call__` adds to the reference branch.
         guidance_scale (`float`, defaults to 1.0), guidance_reference (`str`, defaults to `"null"`): the regeneration
             an optimized inversion (`"null-opt"`, `"latent-opt"`) was made for.
+        timbre_condition (`bool`, defaults to `True`): whether the denoiser's timbre condition (models with a timbre
+            encoder) was computed from `source_latents`; `__call__` regenerates the same way unless told otherwise.
     """
 
     latents: torch.Tensor
@@ -119,6 +121,7 @@ class VoiceInversionOutput(BaseOutput):
     reference_offsets: torch.Tensor | None = None
     guidance_scale: float = 1.0
     guidance_reference: str = "null"
+    timbre_condition: bool = True
 
 
 @dataclass
@@ -237,6 +240,7 @@ class VoiceEditPipeline(DiffusionPipeline):
                 f"`vocoder` hop_length {vocoder.config.hop_length} differs from the codec's {codec.config.hop_length}"
             )
         self.sampling_rate = codec.config.sampling_rate if getattr(self, "codec", None) else 24000
+        self._timbre = None  # (reference latents, mask) of the clips in the current call, see `_set_timbre`
 
     @classmethod
     def load_config(cls, *args, **kwargs):
@@ -465,15 +469,16 @@ class VoiceEditPipeline(DiffusionPipeline):
         """`_guided_prediction` over the whole batch, or window by window (`plan`), at most `WINDOWS_PER_PASS`
         windows per forward pass, the windows' predictions cross-faded where they overlap (MultiDiffusion)."""
         if plan is None:
-            return self._guided_prediction(latents, t, branches, scales, padding_mask, offsets)
+            return self._guided_prediction(latents, t, branches, scales, padding_mask, offsets, None)
         windows = plan.unfold(latents)  # (num_windows, C, width)
         predictions = torch.zeros_like(windows)
         for first in range(0, len(plan.active), WINDOWS_PER_PASS):
             index = torch.tensor(plan.active[first : first + WINDOWS_PER_PASS], device=latents.device)
             chunk = [{k: v[index.to(v.device)] for k, v in branch.items()} for branch in branches]
             chunk_offsets = [o[index] if o is not None and o.ndim == 2 else o for o in offsets]  # per-window
+            items = [plan.items[k] for k in plan.active[first : first + WINDOWS_PER_PASS]]  # each window's clip
             predictions[index] = self._guided_prediction(windows[index], t, chunk, scales, plan.padding_mask[index],
-                                                         chunk_offsets)
+                                                         chunk_offsets, items)
         return plan.fold(predictions, latents.shape)
 
     def _window_attributes(self, attributes: Sequence[SourceAttributes | None], window_values, plan):
@@ -603,10 +608,41 @@ class VoiceEditPipeline(DiffusionPipeline):
         config = (self.inverse_scheduler or self.scheduler).config
         return DDIMInverseScheduler.from_config(config, prediction_type="epsilon")
 
-    def _guided_prediction(self, latents, t, branches, scales, padding_mask, offsets):
+    def _set_timbre(self, source_latents: torch.Tensor | None, padding_mask: torch.Tensor | None,
+                    enabled: bool = True) -> None:
+        """The timbre reference of the clips this call works on: per clip, a centred crop of at most the denoiser's
+        `timbre_max_frames` of its clean normalized latents. None (the learned null timbre) when the denoiser has
+        no timbre encoder, when `enabled` is False, or when generating from noise. Every branch, guidance
+        reference included, gets the same timbre: guidance moves the attributes, never the voice."""
+        self._timbre = None
+        if source_latents is None or not enabled or not getattr(self.denoiser, "has_timbre", False):
+            return
+        width = self.denoiser.config.timbre_max_frames
+        frames = padding_mask.sum(-1).tolist()
+        reference = source_latents.new_zeros(source_latents.shape[0], source_latents.shape[1], min(width, max(frames)))
+        mask = torch.zeros(reference.shape[0], reference.shape[-1], dtype=torch.bool, device=source_latents.device)
+        for i, n in enumerate(frames):
+            length = min(width, int(n))
+            start = (int(n) - length) // 2
+            reference[i, :, :length] = source_latents[i, :, start : start + length]
+            mask[i, :length] = True
+        self._timbre = (reference, mask)
+
+    def _timbre_inputs(self, rows: Sequence[int] | None, repeat: int) -> dict:
+        """Denoiser keyword arguments for a forward pass over `repeat` branches of the clips `rows` (None: all)."""
+        if getattr(self, "_timbre", None) is None:
+            return {}
+        reference, mask = self._timbre
+        if rows is not None:
+            index = torch.as_tensor(list(rows), device=reference.device)
+            reference, mask = reference[index], mask[index]
+        return {"timbre_latents": reference.repeat(repeat, 1, 1), "timbre_mask": mask.repeat(repeat, 1)}
+
+    def _guided_prediction(self, latents, t, branches, scales, padding_mask, offsets, rows=None):
         """One batched forward pass over all condition branches, then compositional guidance
         (Liu et al., "Compositional Visual Generation with Composable Diffusion Models", 2022):
-        `pred = pred_ref + sum_g scale_g * (pred_g - pred_ref)`; with a single branch it is that branch's prediction."""
+        `pred = pred_ref + sum_g scale_g * (pred_g - pred_ref)`; with a single branch it is that branch's prediction.
+        `rows`: the clip of each row of `latents` (windows), for the timbre condition."""
         n = len(branches)
         batch = latents.shape[0]
         conditions = {k: torch.cat([b[k] for b in branches]) for k in branches[0]}
@@ -619,7 +655,7 @@ class VoiceEditPipeline(DiffusionPipeline):
             ])
         prediction = self.denoiser(
             latents.repeat(n, 1, 1), t, conditions=conditions, padding_mask=padding_mask.repeat(n, 1),
-            condition_offset=offset,
+            condition_offset=offset, **self._timbre_inputs(rows, n),
         ).sample.chunk(n)
         if n == 1:
             return prediction[0]
@@ -732,6 +768,7 @@ class VoiceEditPipeline(DiffusionPipeline):
         window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
         guidance_reference: str = "null",
         inversion_options: dict | None = None,
+        timbre_condition: bool = True,
         return_dict: bool = True,
     ) -> VoiceInversionOutput | tuple:
         r"""
@@ -777,6 +814,8 @@ class VoiceEditPipeline(DiffusionPipeline):
                 reference of the regeneration they are optimized for (`"null"` or `"source"`).
             inversion_options (`dict`, *optional*): options of the `"null-opt"` / `"latent-opt"` optimization (see
                 `latentdiff_edit.inversion`).
+            timbre_condition (`bool`, *optional*, defaults to `True`): for a denoiser with a timbre encoder, condition
+                on the voice of the clip itself (its clean latents); False uses the null timbre.
             return_dict (`bool`, *optional*, defaults to `True`): return a `VoiceInversionOutput` or a tuple.
         """
         # 1. Check inputs
@@ -796,6 +835,7 @@ class VoiceEditPipeline(DiffusionPipeline):
             source_latents, padding_mask, num_samples = self._time_warp(source_latents, padding_mask, num_samples,
                                                                         rate)
         frames = padding_mask.sum(-1).tolist()
+        self._set_timbre(source_latents, padding_mask, timbre_condition)
         labels = _per_item(attributes, len(clips), "attributes")
         _refuse_frame_attributes(self.schema, labels)
         sources, window_values = [], []
@@ -834,13 +874,15 @@ class VoiceEditPipeline(DiffusionPipeline):
             latents, noise_maps = self._ddim_invert(source_latents, padding_mask, num_inference_steps,
                                                     inversion_depth, branches, scales, plan), None
         self.maybe_free_model_hooks()
+        self._timbre = None  # no tensors of this call stay on the pipeline
         num_steps = max(1, round(inversion_depth * num_inference_steps))
         output = VoiceInversionOutput(latents, source_latents, sources, padding_mask, num_samples,
                                       num_inference_steps, num_steps / num_inference_steps, method, noise_maps,
                                       rate=float(rate), window_frames=window, window_overlap=overlap,
                                       window_values=window_values,
                                       reference_offsets=reference_offsets,
-                                      guidance_scale=float(guidance_scale), guidance_reference=guidance_reference)
+                                      guidance_scale=float(guidance_scale), guidance_reference=guidance_reference,
+                                      timbre_condition=bool(timbre_condition))
         return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
@@ -926,6 +968,7 @@ class VoiceEditPipeline(DiffusionPipeline):
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],
+        timbre_condition: bool | None = None,
     ) -> VoiceEditPipelineOutput | tuple:
         r"""
         Edit recordings (from `audio` or a prior `inversion`), or generate from noise when neither is given.
@@ -971,6 +1014,9 @@ class VoiceEditPipeline(DiffusionPipeline):
             callback_on_step_end (`Callable`, *optional*): `fn(pipe, step, timestep, callback_kwargs) -> dict`;
                 a returned `"latents"` replaces the latents.
             callback_on_step_end_tensor_inputs (`list[str]`, *optional*): tensors passed to the callback.
+            timbre_condition (`bool`, *optional*): for a denoiser with a timbre encoder, keep the source's voice as a
+                fixed condition while the attributes move (default: True, or what `inversion` was made with); False
+                uses the null timbre. Ignored when generating from noise.
 
         Examples:
         """
@@ -996,7 +1042,9 @@ class VoiceEditPipeline(DiffusionPipeline):
                 raise ValueError("`sampling_rate` is required with `audio`")
             inversion = self.invert(audio, sampling_rate, num_inference_steps=num_inference_steps,
                                     inversion_depth=inversion_depth or DEFAULT_INVERSION_DEPTH, generator=generator,
-                                    rate=1.0 if rate is None else rate, window_seconds=window_seconds)
+                                    rate=1.0 if rate is None else rate, window_seconds=window_seconds,
+                                    timbre_condition=True if timbre_condition is None else timbre_condition)
+            inversion_depth = None  # the depth the inversion reached (a whole number of steps), not the one asked
         frame_mask = None
         if inversion is not None:
             if latents is not None:
@@ -1039,6 +1087,8 @@ class VoiceEditPipeline(DiffusionPipeline):
                 raise ValueError(f"this 'null-opt' inversion was optimized for `guidance_reference`="
                                  f"{inversion.guidance_reference!r}, got {guidance_reference!r}")
             latents = inversion.latents.clone()
+            self._set_timbre(inversion.source_latents.to(device), inversion.padding_mask.to(device),
+                             inversion.timbre_condition if timbre_condition is None else timbre_condition)
             noise_maps = inversion.noise_maps
             padding_mask, num_samples = inversion.padding_mask, inversion.num_samples
         else:
@@ -1048,6 +1098,7 @@ class VoiceEditPipeline(DiffusionPipeline):
             if rate not in (None, 1.0) or edit_mask is not None:
                 raise ValueError("`rate` and `edit_mask` edit a source: pass `audio` or `inversion`")
             guidance_reference, inversion_depth = "null", 1.0
+            self._set_timbre(None, None)
             values = _per_item(attributes, batch_size if latents is None else latents.shape[0], "attributes")
             batch = len(values)
             if latents is None and num_frames is None:
@@ -1160,6 +1211,7 @@ class VoiceEditPipeline(DiffusionPipeline):
             if output_type == "np":
                 audio_out = audio_out.cpu().numpy()
         self.maybe_free_model_hooks()
+        self._timbre = None  # no tensors of this call stay on the pipeline
         if not return_dict:
             return (audio_out,)
         return VoiceEditPipelineOutput(audios=audio_out, num_samples=num_samples, sampling_rate=self.sampling_rate,

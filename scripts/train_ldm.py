@@ -85,6 +85,15 @@ def parse_args(argv=None):
                         "the model gains almost nothing from the F0 contour there. Only with --prediction_type "
                         "epsilon (v_prediction has this weighting built in).")
     p.add_argument("--max_loss_weight", type=float, default=10.0)
+    p.add_argument("--timbre_layers", type=int, default=0,
+                   help="Convolution layers of the timbre encoder (a global voice condition from clean latents of "
+                        "the speaker's recording; see LatentDenoiser1D). 0: none.")
+    p.add_argument("--timbre_max_frames", type=int, default=500, help="Longest timbre reference (latent frames).")
+    p.add_argument("--timbre_same_clip", type=float, default=0.3,
+                   help="Probability that the reference is a crop of the training clip itself; otherwise it is "
+                        "another clip of the same `voice` (manifest column), so the condition carries the voice and "
+                        "not the clip's words or pitch contour.")
+    p.add_argument("--timbre_dropout", type=float, default=0.1, help="Probability of a null timbre.")
     p.add_argument("--attribute_dropout", type=float, default=0.15, help="Per-attribute null probability.")
     p.add_argument("--all_dropout", type=float, default=0.1, help="Probability that every attribute is null.")
     p.add_argument("--ema_decay", type=float, default=0.999)
@@ -204,15 +213,36 @@ def clip_values(rows, items, schema: AttributeSchema) -> None:
         item["values"] = values
 
 
+def voice_pools(rows, items) -> None:
+    """Give each item `voice_pool`: the indices of the items of its `voice` (itself when the column is missing)."""
+    by_voice: dict[str, list[int]] = {}
+    for j, item in enumerate(items):
+        by_voice.setdefault(str(rows[item["index"]].get("voice") or f"clip{j}"), []).append(j)
+    for j, item in enumerate(items):
+        item["voice_pool"] = by_voice[str(rows[item["index"]].get("voice") or f"clip{j}")]
+
+
+def timbre_reference(items, item: dict, args, rng: np.random.Generator) -> torch.Tensor:
+    """A reference `(C, <= timbre_max_frames)` for an item's timbre condition: a random crop of the clip itself
+    (probability `--timbre_same_clip`) or of another clip of the same voice."""
+    pool = item.get("voice_pool", [])
+    source = item if len(pool) < 2 or rng.random() < args.timbre_same_clip else items[pool[rng.integers(len(pool))]]
+    frames = source["latents"].shape[-1]
+    length = min(frames, args.timbre_max_frames)
+    start = int(rng.integers(0, frames - length + 1))
+    return source["latents"][:, start : start + length].float()
+
+
 def make_batch(items, schema: AttributeSchema, args, rng: np.random.Generator):
-    """Random crops `(B, C, segment)` with padding mask `(B, segment)`, and their conditions from
-    `AttributeSchema.encode`, the encoding the pipeline edits with (dropped attributes are null)."""
+    """Random crops `(B, C, segment)` with padding mask `(B, segment)`, their conditions from
+    `AttributeSchema.encode`, the encoding the pipeline edits with (dropped attributes are null), and the denoiser's
+    timbre inputs (`{}` without `--timbre_layers`; a dropped timbre is a reference without real frames)."""
     seg = args.segment_frames
     batch_items = [items[j] for j in rng.integers(0, len(items), args.train_batch_size)]
     channels = batch_items[0]["latents"].shape[0]
     latents = torch.zeros(len(batch_items), channels, seg)
     mask = torch.zeros(len(batch_items), seg, dtype=torch.bool)
-    conditions = []
+    conditions, references, keep_timbre = [], [], []
     for b, item in enumerate(batch_items):
         frames = item["latents"].shape[-1]
         start = int(rng.integers(0, max(frames - seg, 0) + 1))
@@ -224,7 +254,20 @@ def make_batch(items, schema: AttributeSchema, args, rng: np.random.Generator):
         crop = SourceAttributes(item["f0"][start : start + length].numpy(),
                                 item["energy"][start : start + length].numpy(), item["values"])
         conditions.append(schema.encode([crop], seg, drop=dropped))
-    return latents, mask, {name: torch.cat([c[name] for c in conditions]) for name in schema.names}
+        if args.timbre_layers:
+            references.append(timbre_reference(items, item, args, rng))
+            keep_timbre.append(not drop_all and rng.random() >= args.timbre_dropout)
+    conditions = {name: torch.cat([c[name] for c in conditions]) for name in schema.names}
+    timbre = {}
+    if references:
+        width = max(r.shape[-1] for r in references)
+        timbre_latents = torch.zeros(len(references), channels, width)
+        timbre_mask = torch.zeros(len(references), width, dtype=torch.bool)
+        for b, (reference, keep) in enumerate(zip(references, keep_timbre)):
+            timbre_latents[b, :, : reference.shape[-1]] = reference
+            timbre_mask[b, : reference.shape[-1]] = keep
+        timbre = {"timbre_latents": timbre_latents, "timbre_mask": timbre_mask}
+    return latents, mask, conditions, timbre
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -331,10 +374,12 @@ def main(argv=None):
             latent_channels=codec.config.hidden_size, hidden_size=args.hidden_size, num_layers=args.num_layers,
             num_heads=args.num_heads, mlp_ratio=args.mlp_ratio, attributes=schema_specs,
             frame_fourier_features=args.frame_fourier_features,
+            timbre_layers=args.timbre_layers, timbre_max_frames=args.timbre_max_frames,
             latents_mean=latents_mean.tolist(), latents_std=latents_std.tolist(),
         )
     schema = AttributeSchema(schema_specs)
     clip_values(rows, items, schema)
+    voice_pools(rows, items)
     for it in items:
         it["latents"] = ((it["latents"].float() - latents_mean[:, None]) / latents_std[:, None]).half()
     logger.info(f"{len(items)} training clips; schema {json.dumps(schema_specs)}")
@@ -387,11 +432,12 @@ def main(argv=None):
     start, running, n_running, batch_hashes = time.time(), 0.0, 0, []
     while global_step < args.max_train_steps:
         with accelerator.accumulate(denoiser):
-            latents, mask, conditions = make_batch(items, schema, args, rng)  # (B, C, T), (B, T)
+            latents, mask, conditions, timbre = make_batch(items, schema, args, rng)  # (B, C, T), (B, T)
             if args.debug_dump_dir is not None:
                 batch_hashes.append(hashlib.sha256(latents.numpy().tobytes()).hexdigest())
             latents, mask = latents.to(accelerator.device), mask.to(accelerator.device)
             conditions = {k: v.to(accelerator.device) for k, v in conditions.items()}
+            timbre = {k: v.to(accelerator.device) for k, v in timbre.items()}
             noise = torch.randn_like(latents)
             u = compute_density_for_timestep_sampling(args.timestep_sampling, latents.shape[0], args.logit_mean,
                                                       args.logit_std, device=latents.device)
@@ -400,7 +446,7 @@ def main(argv=None):
             noisy = noise_scheduler.add_noise(latents, noise, timesteps) * mask[:, None]
             with accelerator.autocast():
                 # the prepared (DDP) model: its backward all-reduces the gradients
-                pred = denoiser(noisy, timesteps, conditions=conditions, padding_mask=mask).sample
+                pred = denoiser(noisy, timesteps, conditions=conditions, padding_mask=mask, **timbre).sample
             # the scheduler's prediction target, on real frames only
             target = noise if args.prediction_type == "epsilon" else \
                 noise_scheduler.get_velocity(latents, noise, timesteps)

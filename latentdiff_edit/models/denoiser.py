@@ -67,6 +67,37 @@ class DenoiserBlock(nn.Module):
         return x
 
 
+class TimbreEncoder(nn.Module):
+    r"""
+    A global voice embedding from clean latents of the voice's own recording: convolutions over the latent frames,
+    then the mean and standard deviation over the real frames (statistics pooling, as speaker encoders and global
+    style tokens do), projected to the denoiser width. The projection starts at zero, so a denoiser that gains a
+    timbre encoder begins as it was.
+    """
+
+    def __init__(self, latent_channels: int, hidden_size: int, num_layers: int, kernel_size: int = 5):
+        super().__init__()
+        self.input_proj = nn.Conv1d(latent_channels, hidden_size, kernel_size, padding=kernel_size // 2)
+        self.layers = nn.ModuleList(
+            nn.Sequential(nn.SiLU(), nn.Conv1d(hidden_size, hidden_size, kernel_size, padding=kernel_size // 2))
+            for _ in range(num_layers - 1)
+        )
+        self.output_proj = nn.Linear(2 * hidden_size, hidden_size)
+        nn.init.zeros_(self.output_proj.weight)
+        nn.init.zeros_(self.output_proj.bias)
+
+    def forward(self, latents: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`(B, C, T)` normalized latents and `(B, T)` True on real frames → `(B, hidden_size)`."""
+        weight = mask[:, None].to(latents.dtype)  # (B, 1, T)
+        h = self.input_proj(latents * weight) * weight
+        for layer in self.layers:
+            h = (h + layer(h)) * weight
+        count = weight.sum(-1).clamp_min(1.0)
+        mean = h.sum(-1) / count
+        std = ((((h - mean[..., None]) * weight) ** 2).sum(-1) / count).clamp_min(1e-6).sqrt()
+        return self.output_proj(torch.cat([mean, std], dim=-1))
+
+
 class LatentDenoiser1D(ModelMixin, ConfigMixin):
     r"""
     A conditional denoiser over continuous codec latents.
@@ -83,6 +114,12 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
             (periods from 4 down to 4 / 2**(n-1) normalized units) before the frame embedding. A linear embedding of
             normalized log-F0 makes a 3 semitone change a small, linear nudge of the input; Fourier features let the
             network respond sharply to it (Tancik et al., 2020).
+        timbre_layers (`int`, *optional*, defaults to 0): convolution layers of a [`TimbreEncoder`] that turns clean
+            latents of the speaker's own recording (`timbre_latents`) into a global condition, kept fixed while an
+            edit moves F0 so that the voice is not redrawn (NaturalSpeech 2's prompt encoder, global style tokens).
+            0: no timbre condition.
+        timbre_max_frames (`int`, *optional*, defaults to 500): longest reference the pipeline passes (a centred
+            crop of the source); training draws references up to this length.
         latents_mean (`list[float]`, *optional*): per-channel mean of the codec latents (normalization).
         latents_std (`list[float]`, *optional*): per-channel std of the codec latents (normalization).
         training_info (`dict`, *optional*): free-form provenance (data, steps) kept with the weights.
@@ -99,6 +136,8 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         conv_kernel_size: int = 5,
         attributes: list[dict] | None = None,
         frame_fourier_features: int = 0,
+        timbre_layers: int = 0,
+        timbre_max_frames: int = 500,
         latents_mean: list[float] | None = None,
         latents_std: list[float] | None = None,
         training_info: dict | None = None,
@@ -129,6 +168,13 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
             else:
                 self.global_embedders[name] = nn.Embedding(len(spec["categories"]), hidden_size)
             self.null_embeddings[name] = nn.Parameter(torch.randn(hidden_size) * 0.02)
+
+        if timbre_layers < 0 or timbre_max_frames < 1:
+            raise ValueError(f"`timbre_layers` must be >= 0 and `timbre_max_frames` >= 1, got {timbre_layers}, "
+                             f"{timbre_max_frames}")
+        if timbre_layers:
+            self.timbre_encoder = TimbreEncoder(latent_channels, hidden_size, timbre_layers)
+            self.timbre_null = nn.Parameter(torch.randn(hidden_size) * 0.02)
 
         self.blocks = nn.ModuleList(
             DenoiserBlock(hidden_size, num_heads, mlp_ratio, conv_kernel_size) for _ in range(num_layers)
@@ -193,6 +239,28 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
             global_emb = global_emb + torch.where(keep.to(device)[:, None], emb, null[None])
         return global_emb, frame_emb
 
+    @property
+    def has_timbre(self) -> bool:
+        """Whether the model takes a timbre condition (`timbre_latents`)."""
+        return self.config.timbre_layers > 0
+
+    def embed_timbre(
+        self, batch_size: int, timbre_latents: torch.Tensor | None = None, timbre_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The timbre embedding `(B, D)`: the encoder's, or the learned null for a missing reference and for rows
+        whose `timbre_mask` has no real frame (condition dropout in training, `timbre_condition=False` in edits)."""
+        null = self.timbre_null[None].expand(batch_size, -1)
+        if timbre_latents is None:
+            return null
+        if timbre_latents.shape[0] != batch_size or timbre_latents.shape[1] != self.config.latent_channels:
+            raise ValueError(f"`timbre_latents` has shape {tuple(timbre_latents.shape)}, expected "
+                             f"({batch_size}, {self.config.latent_channels}, frames)")
+        if timbre_mask is None:
+            timbre_mask = torch.ones(batch_size, timbre_latents.shape[-1], dtype=torch.bool)
+        timbre_mask = timbre_mask.to(self.device, torch.bool)
+        emb = self.timbre_encoder(timbre_latents.to(self.device, self.dtype), timbre_mask)
+        return torch.where(timbre_mask.any(-1)[:, None], emb, null)
+
     def forward(
         self,
         sample: torch.Tensor,
@@ -200,6 +268,8 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         conditions: dict[str, torch.Tensor] | None = None,
         padding_mask: torch.Tensor | None = None,
         condition_offset: torch.Tensor | None = None,
+        timbre_latents: torch.Tensor | None = None,
+        timbre_mask: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> LatentDenoiserOutput | tuple:
         r"""
@@ -210,6 +280,10 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
             padding_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*): True on real frames.
             condition_offset (`torch.Tensor` of shape `(batch_size, hidden_size)` or `(hidden_size,)`, *optional*):
                 added to the global condition embedding (direction edits in condition space).
+            timbre_latents (`torch.Tensor` of shape `(batch_size, latent_channels, reference_frames)`, *optional*):
+                clean normalized latents of the speaker's recording (models with `timbre_layers` > 0; None: null).
+            timbre_mask (`torch.Tensor` of shape `(batch_size, reference_frames)`, *optional*): True on the
+                reference's real frames; a row without any selects that item's null timbre.
             return_dict (`bool`, *optional*, defaults to `True`): return a `LatentDenoiserOutput` or a tuple.
         """
         batch, _, frames = sample.shape
@@ -223,6 +297,10 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         t_emb = self.time_embedding(self.time_proj(timestep).to(sample.dtype))  # (B, D)
         global_emb, frame_emb = self.embed_conditions(conditions, batch, frames, padding_mask)
         cond = t_emb + global_emb
+        if self.has_timbre:
+            cond = cond + self.embed_timbre(batch, timbre_latents, timbre_mask).to(cond.dtype)
+        elif timbre_latents is not None:
+            raise ValueError("this denoiser has no timbre condition (timbre_layers=0); pass timbre_latents=None")
         if condition_offset is not None:
             cond = cond + condition_offset.to(cond.dtype)
 

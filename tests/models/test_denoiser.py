@@ -109,3 +109,62 @@ def test_schema_encodes_edits_of_measured_contours():
     # unvoiced frames are interpolated in log-F0 and flagged -1
     assert cond["f0"][0, 1, 0] == -1 and cond["f0"][0, 1, 1] == 1
     assert cond["style"].tolist() == [-1, -1] and torch.isnan(cond["rate"][1])
+
+
+def _timbre_denoiser(seed: int = 0) -> LatentDenoiser1D:
+    torch.manual_seed(seed)
+    model = LatentDenoiser1D(latent_channels=8, hidden_size=32, num_layers=2, num_heads=2, mlp_ratio=2.0,
+                             attributes=TINY_SCHEMA, timbre_layers=2, timbre_max_frames=40).eval()
+    torch.nn.init.normal_(model.timbre_encoder.output_proj.weight, std=0.5)  # a fresh encoder starts at zero
+    return model
+
+
+def test_timbre_condition_reaches_each_item_and_padding_does_not():
+    model = _timbre_denoiser()
+    assert model.has_timbre and not tiny_denoiser().has_timbre
+    g = torch.Generator().manual_seed(1)
+    sample, conditions = torch.randn(2, 8, 12, generator=g), _conditions(2, 12)
+    reference = torch.randn(2, 8, 20, generator=g)
+    with torch.no_grad():
+        base = model(sample, 500, conditions, timbre_latents=reference).sample
+        other = reference.clone()
+        other[1] = torch.randn(8, 20, generator=g)
+        changed = model(sample, 500, conditions, timbre_latents=other).sample
+        # frames past a reference's mask do not count
+        padded = torch.cat([reference, torch.randn(2, 8, 5, generator=g)], dim=-1)
+        mask = torch.ones(2, 25, dtype=torch.bool)
+        mask[:, 20:] = False
+        masked = model(sample, 500, conditions, timbre_latents=padded, timbre_mask=mask).sample
+    torch.testing.assert_close(changed[0], base[0])  # item 0's voice is item 0's
+    assert not torch.allclose(changed[1], base[1], atol=1e-4)
+    torch.testing.assert_close(masked, base, atol=1e-5, rtol=1e-4)
+
+
+def test_timbre_null_rows_and_refusal_without_encoder():
+    model = _timbre_denoiser()
+    sample, conditions = torch.randn(2, 8, 10), _conditions(2, 10)
+    reference = torch.randn(2, 8, 16)
+    mask = torch.ones(2, 16, dtype=torch.bool)
+    mask[1] = False  # item 1: the null timbre (condition dropout)
+    with torch.no_grad():
+        none = model(sample, 300, conditions).sample
+        with_reference = model(sample, 300, conditions, timbre_latents=reference).sample
+        dropped = model(sample, 300, conditions, timbre_latents=reference, timbre_mask=mask).sample
+    torch.testing.assert_close(dropped[1], none[1])
+    torch.testing.assert_close(dropped[0], with_reference[0])
+    assert not torch.allclose(with_reference[0], none[0], atol=1e-4)
+    with pytest.raises(ValueError, match="no timbre condition"):
+        tiny_denoiser()(sample, 300, conditions, timbre_latents=reference)
+    with pytest.raises(ValueError, match="timbre_latents"):
+        model(sample, 300, conditions, timbre_latents=torch.randn(2, 5, 16))
+
+
+def test_timbre_encoder_saves_and_loads(tmp_path):
+    model = _timbre_denoiser()
+    model.save_pretrained(tmp_path)
+    loaded = LatentDenoiser1D.from_pretrained(tmp_path).eval()
+    assert loaded.config.timbre_layers == 2 and loaded.config.timbre_max_frames == 40
+    sample, conditions, reference = torch.randn(1, 8, 10), _conditions(1, 10), torch.randn(1, 8, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(sample, 100, conditions, timbre_latents=reference).sample,
+                                   model(sample, 100, conditions, timbre_latents=reference).sample)

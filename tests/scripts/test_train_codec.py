@@ -46,3 +46,18 @@ def test_codec_with_vocoder_trains_resumes_and_continues(tiny_corpus, tmp_path, 
     codec_a, codec_b = EncodecModel.from_pretrained(out / "codec"), EncodecModel.from_pretrained(again / "codec")
     assert all(torch.equal(a, b) for a, b in zip(codec_a.state_dict().values(), codec_b.state_dict().values()))
     assert all(torch.equal(_weights(out / "vocoder")[k], v) for k, v in _weights(again / "vocoder").items())
+
+
+def test_frozen_encoder_trains_the_decoder_alone_against_the_resolution_discriminator(tiny_corpus, tmp_path, launch):
+    start = tmp_path / "start"
+    launch("train_codec.py", 1, "--manifest", tiny_corpus, "--output_dir", start, *TINY, "--max_train_steps", "0")
+    out = tmp_path / "frozen"
+    launch("train_codec.py", 1, "--manifest", tiny_corpus, "--output_dir", out, "--init_from", start, *TINY,
+           "--freeze_encoder", "--discriminators", "mrd", "--mrd_weight", "1", "--adversarial_start_step", "0",
+           "--max_train_steps", "2")
+    # the latent space is the one an LDM was trained on: the encoder is bit-identical, the decoder moved
+    codec_a, codec_b = EncodecModel.from_pretrained(start / "codec"), EncodecModel.from_pretrained(out / "codec")
+    assert all(torch.equal(a, b) for a, b in zip(codec_a.state_dict().values(), codec_b.state_dict().values()))
+    assert any(not torch.equal(_weights(start / "vocoder")[k], v) for k, v in _weights(out / "vocoder").items())
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert {"gen", "feat", "disc"} <= set(log[-1])

@@ -40,7 +40,8 @@ def test_training_conditions_are_the_pipelines(tiny_corpus, tiny_codec_dir, tmp_
     schema = AttributeSchema(recipe.build_schema(items, rows, args))
     assert schema.names == ["f0", "energy", "intonation", "rate", "style"]
     recipe.clip_values(rows, items, schema)
-    _, mask, conditions = recipe.make_batch(items, schema, args, np.random.default_rng(0))
+    _, mask, conditions, timbre = recipe.make_batch(items, schema, args, np.random.default_rng(0))
+    assert timbre == {}  # no --timbre_layers: no timbre inputs
     chosen = np.random.default_rng(0).integers(0, len(items), args.train_batch_size)  # make_batch's first draw
 
     # the pipeline measures the same clips itself; the manifest only tells it the style label
@@ -60,6 +61,43 @@ def test_training_conditions_are_the_pipelines(tiny_corpus, tiny_codec_dir, tmp_
         assert conditions[name].dtype == expected[name].dtype, name
         torch.testing.assert_close(conditions[name], expected[name].cpu(), equal_nan=True, msg=name)
     assert conditions["f0"][:, 1].eq(1).any()  # voiced frames: the comparison covers real contours
+
+
+def test_timbre_references_come_from_the_same_voice_and_drop_out(tmp_path):
+    recipe = load_recipe()
+    # six clips of two voices; each clip's latents are filled with its own index, so a reference names its clip
+    rows = [{"path": f"c{i}.wav", "voice": "a" if i < 3 else "b"} for i in range(6)]
+    items = [{"index": i, "latents": torch.full((4, 30 + 10 * i), float(i)), "f0": torch.full((30 + 10 * i,), 150.0),
+              "energy": torch.full((30 + 10 * i,), -20.0), "values": {}} for i in range(6)]
+    recipe.voice_pools(rows, items)
+    assert items[0]["voice_pool"] == [0, 1, 2] and items[4]["voice_pool"] == [3, 4, 5]
+    args = recipe.parse_args(["--manifest", "m.jsonl", "--codec", "c", "--output_dir", str(tmp_path),
+                              "--timbre_layers", "2", "--timbre_max_frames", "40", "--timbre_same_clip", "0",
+                              "--segment_frames", "20", "--train_batch_size", "64", "--timbre_dropout", "0.5",
+                              "--all_dropout", "0"])
+    rng = np.random.default_rng(0)
+    for item in items:
+        for _ in range(10):
+            reference = recipe.timbre_reference(items, item, args, rng)
+            assert reference.shape[-1] <= 40
+            assert int(reference[0, 0]) in item["voice_pool"]  # never another voice's clip
+    schema = AttributeSchema([{"name": "f0", "type": "frame", "dim": 2, "mean": 0.0, "std": 12.0}])
+    latents, mask, conditions, timbre = recipe.make_batch(items, schema, args, np.random.default_rng(1))
+    assert timbre["timbre_latents"].shape[:2] == (64, 4) and timbre["timbre_mask"].shape[0] == 64
+    dropped = ~timbre["timbre_mask"].any(-1)
+    assert 0.25 < dropped.float().mean() < 0.75  # --timbre_dropout 0.5 (null timbre rows)
+
+
+def test_recipe_trains_and_saves_a_timbre_conditioned_pipeline(tiny_corpus, tiny_codec_dir, tmp_path, launch):
+    output = tmp_path / "ldm"
+    launch("train_ldm.py", 1, "--manifest", tiny_corpus, "--codec", tiny_codec_dir, "--output_dir", output,
+           "--hidden_size", "32", "--num_layers", "1", "--num_heads", "2", "--segment_frames", "32",
+           "--train_batch_size", "2", "--max_train_steps", "2", "--validation_steps", "2", "--num_validation_clips", "1",
+           "--validation_inference_steps", "2", "--checkpointing_steps", "2", "--timbre_layers", "2",
+           "--timbre_max_frames", "64")
+    pipe = VoiceEditPipeline.from_pretrained(output / "pipeline")
+    assert pipe.denoiser.has_timbre and pipe.denoiser.config.timbre_max_frames == 64
+    assert any(p.abs().sum() > 0 for p in pipe.denoiser.timbre_encoder.output_proj.parameters())  # it trained
 
 
 @pytest.mark.slow
