@@ -19,6 +19,13 @@ Sections (each prints a table and writes `<output>/<section>.json`):
 - `long`: in a fresh process, a 10-minute file (the recordings tiled) edited end to end: peak resident memory, whether
   the output is exactly as long as the input, and the time it took.
 
+Every edit compared with its source also gets the two figures of issue 9 ("pauses stay pauses";
+`latentdiff_edit.evaluation.metrics`): `silent_energy_excess_db`, the mean frame energy of the output over the
+source's silent frames minus that of the source's codec round trip (target: within 3 dB; NaN where the source has no
+frame that `features.speech_frames` calls silent, and not measured for rate edits, whose pauses move), and
+`extra_octave_jumps`, how many more F0 jumps of over 9 semitones between successive voiced frames the output has than
+the source (target: 0).
+
 Development data only (never trained on): the LibriVox clips of `pocketsphinx-testdata`
 (`apt-get install pocketsphinx-testdata`) and `examples/example.wav`.
 """
@@ -102,6 +109,24 @@ def edit(pipe, audio, config, **kwargs):
                 **kwargs).audios[0]
 
 
+def pause_and_octave_figures(source, output, reference, sr) -> dict:
+    """Issue 9's figures of one edit of the same timing as its source; `reference` is the source's codec round trip."""
+    from latentdiff_edit.evaluation.metrics import extra_octave_jumps, silent_frame_energy_excess_db
+
+    try:
+        excess = silent_frame_energy_excess_db(source, output, reference, sr)
+    except ValueError as error:
+        if "no silent frame" not in str(error):
+            raise
+        excess = float("nan")  # no pause in the source by the project's rule: nothing to measure
+    return {"silent_energy_excess_db": excess, "extra_octave_jumps": extra_octave_jumps(source, output, sr)}
+
+
+PAUSE_NOTE = ("silent_energy_excess_db: output - codec round trip over the source's silent frames (target <= 3 dB; "
+              "nan: no silent frame by features.speech_frames); extra_octave_jumps: F0 jumps > 9 st the source lacks "
+              "(target 0)")
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -139,29 +164,44 @@ def section_speed(pipe, clips, config, args) -> list[dict]:
         "PSOLA": lambda x: psola_pitch_shift(x, sr, 3.0),
     }
     edit(pipe, audio[: sr], config, pitch_shift=3.0)  # warm-up: first calls allocate
-    rows = []
+    rows, outputs = [], {}
     for name, method in methods.items():
         with torch.inference_mode():
             output, cpu, wall = timed(method, audio)
+        outputs[name] = output
         shift = 0.0 if name == "codec round trip" else 3.0
         rows.append({"method": name, "cpu_rtf": cpu / seconds, "wall_rtf": wall / seconds,
                      "pitch_error_st": pitch_shift_semitones(audio, output, sr) - shift,
                      "speaker_similarity": speaker_similarity(audio, output, sr)})
-    print(f"\nspeed: {seconds:.1f} s clip, pitch +3 st, {args.threads} torch thread(s)")
-    print(table(rows, ["method", "cpu_rtf", "wall_rtf", "pitch_error_st", "speaker_similarity"]))
+    for row in rows:  # issue 9, against the codec round trip of the same clip
+        row.update(pause_and_octave_figures(audio, outputs[row["method"]], outputs["codec round trip"], sr))
+    print(f"\nspeed: {seconds:.1f} s clip, pitch +3 st, {args.threads} torch thread(s); {PAUSE_NOTE}")
+    print(table(rows, ["method", "cpu_rtf", "wall_rtf", "pitch_error_st", "speaker_similarity",
+                       "silent_energy_excess_db", "extra_octave_jumps"]))
     # quality at these settings against the former defaults: -3 and +3 st on each clip
     quality = []
     for label, chosen in (("these settings", config), ("former defaults", former)) if args.max_clips else ():
-        errors, similarities = [], []
+        errors, similarities, excesses, jumps = [], [], [], []
         for _, clip in clips[: args.max_clips]:
+            with torch.inference_mode():
+                reference = codec_round_trip(clip)
             for shift in (-3.0, 3.0):
                 output = edit(pipe, clip, chosen, pitch_shift=shift)
                 errors.append(abs(pitch_shift_semitones(clip, output, sr) - shift))
                 similarities.append(speaker_similarity(clip, output, sr))
+                figures = pause_and_octave_figures(clip, output, reference, sr)
+                excesses.append(figures["silent_energy_excess_db"])
+                jumps.append(figures["extra_octave_jumps"])
+        measured = [x for x in excesses if np.isfinite(x)]
         quality.append({"settings": label, "median_abs_pitch_error_st": float(np.median(errors)),
                         "mean_abs_pitch_error_st": float(np.mean(errors)),
-                        "speaker_similarity": float(np.mean(similarities))})
+                        "speaker_similarity": float(np.mean(similarities)),
+                        "silent_energy_excess_db": float(np.mean(measured)) if measured else float("nan"),
+                        "max_silent_energy_excess_db": float(np.max(measured)) if measured else float("nan"),
+                        "extra_octave_jumps": float(np.mean(jumps)), "edits_with_extra_octave_jumps":
+                        int(np.sum(np.asarray(jumps) > 0)), "edits": len(jumps)})
     if args.max_clips:
+        print("quality, -3 and +3 st on each clip (silent_energy_excess_db and extra_octave_jumps: mean per edit)")
         print(table(quality, list(quality[0])))
     return rows + quality
 
@@ -172,6 +212,7 @@ def section_rate(pipe, clips, config, args) -> list[dict]:
     from parselmouth.praat import call
 
     from latentdiff_edit.evaluation import alignment_drift, median_f0, speaker_similarity
+    from latentdiff_edit.evaluation.metrics import extra_octave_jumps
     from latentdiff_edit.features import F0_CEILING_HZ, F0_FLOOR_HZ
 
     sr = pipe.sampling_rate
@@ -200,10 +241,13 @@ def section_rate(pipe, clips, config, args) -> list[dict]:
                              "achieved_rate": 1.0 / alignment_drift(clip, output, sr),
                              "duration_ratio": len(clip) / len(output),
                              "pitch_drift_st": 12 * np.log2(median_f0(output, sr) / source_f0),
-                             "speaker_similarity": speaker_similarity(clip, output, sr)})
-    print("\nrate (achieved_rate: 1 / slope of the DTW path; target within 5 % of the asked factor, drift <= 0.3 st)")
+                             "speaker_similarity": speaker_similarity(clip, output, sr),
+                             # issue 9; the silent-frame energy needs the source's timing, which a rate edit changes
+                             "extra_octave_jumps": extra_octave_jumps(clip, output, sr)})
+    print("\nrate (achieved_rate: 1 / slope of the DTW path; target within 5 % of the asked factor, drift <= 0.3 st; "
+          "extra_octave_jumps: F0 jumps > 9 st the source lacks, target 0)")
     print(table(rows, ["clip", "rate", "method", "achieved_rate", "duration_ratio", "pitch_drift_st",
-                       "speaker_similarity"]))
+                       "speaker_similarity", "extra_octave_jumps"]))
     summary = []
     for method in methods:
         for rate in (0.8, 1.25):
@@ -259,9 +303,11 @@ def section_mask(pipe, clips, config, args) -> list[dict]:
                      "seam_flux_codec": flux["codec"], "seam_flux_source": flux["source"],
                      "seam_flux_splice": flux["spliced"],
                      "shift_in_span_masked": pitch_shift_semitones(clip[start:end], masked[start:end], sr),
-                     "shift_in_span_unmasked": pitch_shift_semitones(clip[start:end], whole[start:end], sr)})
+                     "shift_in_span_unmasked": pitch_shift_semitones(clip[start:end], whole[start:end], sr),
+                     **{f"{key}_{label}": value for label, output in (("masked", masked), ("unmasked", whole))
+                        for key, value in pause_and_octave_figures(clip, output, codec, sr).items()}})
     print("\nmask: pitch +3 st on the middle third (target: outside log-mel distance to the codec <= 0.02; seam flux "
-          "within the codec's)")
+          f"within the codec's); {PAUSE_NOTE}")
     print(table(rows, list(rows[0])))
     return rows
 

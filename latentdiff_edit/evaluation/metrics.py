@@ -30,6 +30,12 @@ DTW_LENGTH_TOLERANCE = 0.03
 # The mel-cepstral distortion constant of Kubichek (1993): 10 / ln(10) * sqrt(2).
 MCD_CONSTANT = 10.0 * math.sqrt(2.0) / math.log(10.0)
 ASR_SAMPLING_RATE = 16000
+# A frame-to-frame F0 change of more than this many semitones (between successive voiced 10 ms frames) counts as an
+# octave jump (`extra_octave_jumps`): halving or doubling is 12 st, while even fast intonation moves well under 1 st per
+# 10 ms, so 9 st catches a contour landing an octave off, with room for the jump to fall a little short of 12.
+OCTAVE_JUMP_SEMITONES = 9.0
+# `silent_frame_energy_excess_db` trims clips whose lengths differ by at most this many frames, and refuses the rest.
+MAX_LENGTH_DIFFERENCE_FRAMES = 3
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -279,6 +285,63 @@ def f0_spread_semitones(audio: np.ndarray, sampling_rate: int) -> float:
             Sampling rate of `audio` in Hz.
     """
     return measure_attributes(as_mono(audio), sampling_rate)["f0_spread_st"]
+
+
+def _f0_jumps(f0: np.ndarray, threshold_semitones: float, max_gap_frames: int) -> int:
+    """Number of successive voiced frames, at most `max_gap_frames` unvoiced frames apart, whose F0 differs by more
+    than `threshold_semitones`."""
+    f0 = np.asarray(f0, dtype=np.float64)
+    voiced = np.flatnonzero(f0 > 0)
+    successive = np.diff(voiced) <= max_gap_frames + 1
+    earlier, later = f0[voiced[:-1][successive]], f0[voiced[1:][successive]]
+    return int(np.sum(12.0 * np.abs(np.log2(later / earlier)) > threshold_semitones))
+
+
+def extra_octave_jumps(
+    source: np.ndarray,
+    output: np.ndarray,
+    sampling_rate: int,
+    threshold_semitones: float = OCTAVE_JUMP_SEMITONES,
+    max_gap_frames: int = 3,
+    frame_period: float = 10.0,
+) -> int:
+    """Octave jumps an edit added to the F0 contour: how many more F0 jumps `output` has than `source`, at least 0.
+
+    A jump is a change of more than `threshold_semitones` between two successive frames that Praat's tracker
+    (`f0_contour`) finds voiced, either adjacent or with at most `max_gap_frames` unvoiced frames between them (the
+    tracker often drops a frame or two where the period changes abruptly); across a longer unvoiced stretch (a pause,
+    a voiceless consonant) pitch may legitimately restart anywhere, and nothing is counted. The default threshold,
+    9 semitones, is three quarters of an octave: octave errors (12 st) pass it even when they fall a little short,
+    while intonation, even fast, moves well under 1 semitone per 10 ms. The clips need not have the same length (each
+    is counted on its own, and jumps the source has itself are subtracted).
+
+    Praat's path finder penalises octave jumps, so a short stretch at twice the F0 of a clip that stays periodic at the
+    old period (a harmonic tone whose F0 doubles for a few hundred milliseconds) is tracked at the old F0 and not
+    counted; drops to half the F0 (subharmonics) are.
+
+    Args:
+        source (`np.ndarray`):
+            Mono waveform of the unedited clip, shape `(num_samples,)`.
+        output (`np.ndarray`):
+            Mono waveform of the edited clip.
+        sampling_rate (`int`):
+            Sampling rate of both clips in Hz.
+        threshold_semitones (`float`, *optional*, defaults to 9.0):
+            Smallest frame-to-frame F0 change, in semitones, that counts as a jump (`OCTAVE_JUMP_SEMITONES`).
+        max_gap_frames (`int`, *optional*, defaults to 3):
+            Most unvoiced frames between two voiced frames whose F0 change is still looked at (0: adjacent frames only).
+        frame_period (`float`, *optional*, defaults to 10.0):
+            Frame hop of the F0 contours in milliseconds.
+
+    Returns:
+        `int`: `max(0, jumps(output) - jumps(source))`; 0 when the edit added none.
+    """
+    source, output = as_mono(source, "source"), as_mono(output, "output")
+    source_jumps, output_jumps = (
+        _f0_jumps(f0_contour(clip, sampling_rate, frame_period=frame_period), threshold_semitones, max_gap_frames)
+        for clip in (source, output)
+    )
+    return max(0, output_jumps - source_jumps)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -674,3 +737,69 @@ def log_mel_distance(audio_a: np.ndarray, audio_b: np.ndarray, sampling_rate: in
     log_mel_b = _log_mel(as_mono(audio_b, "audio_b"), sampling_rate)
     num_frames = min(len(log_mel_a), len(log_mel_b))
     return float(np.mean(np.abs(log_mel_a[:num_frames] - log_mel_b[:num_frames])))
+
+
+def silent_frame_energy_excess_db(
+    source: np.ndarray,
+    output: np.ndarray,
+    reference: np.ndarray,
+    sampling_rate: int,
+    frame_period: float = 10.0,
+    max_length_difference_frames: int = MAX_LENGTH_DIFFERENCE_FRAMES,
+) -> float:
+    """How much louder an edit makes the pauses than the codec does: over the frames where `source` is silent, the
+    mean frame energy of `output` minus that of `reference`, in dB.
+
+    Silent frames are those that `features.speech_frames` (the rule of `speech_duration` and
+    `features.measure_attributes`) does not count as speech: 50 dB or more below the loudest frame of `source`, or
+    below -70 dBFS. Frame energies are `features.frame_energy_db` (log-RMS of two hops around each frame centre), and
+    their dB values are averaged, so that a buzz filling a pause weighs by how long it lasts, not by its peak.
+    `reference` should be the codec round trip of `source`: 0 dB means the edit keeps the pauses as quiet as
+    decoding them does, and a buzz of L dBFS in pauses where the reference is at R dBFS (L well above R) gives
+    about L - R.
+
+    The clips are paired on time: they are cut to the shortest when their lengths differ by at most
+    `max_length_difference_frames` frames, and refused otherwise (a rate edit moves its pauses).
+
+    Args:
+        source (`np.ndarray`):
+            Mono waveform of the unedited clip, shape `(num_samples,)`; it decides which frames are silent.
+        output (`np.ndarray`):
+            Mono waveform of the edited clip, of the same timing.
+        reference (`np.ndarray`):
+            Mono waveform of the codec round trip of `source`.
+        sampling_rate (`int`):
+            Sampling rate of the three clips in Hz.
+        frame_period (`float`, *optional*, defaults to 10.0):
+            Frame hop in milliseconds.
+        max_length_difference_frames (`int`, *optional*, defaults to 3):
+            Largest difference of length, in frames, that is trimmed rather than refused.
+
+    Returns:
+        `float`: the excess in dB (positive = the edit's pauses are louder than the round trip's).
+
+    Raises:
+        `ValueError`: when the lengths differ by more than `max_length_difference_frames` frames, or when no frame of
+        `source` is silent.
+    """
+    clips = {"source": as_mono(source, "source"), "output": as_mono(output, "output")}
+    clips["reference"] = as_mono(reference, "reference")
+    hop = _frame_hop(sampling_rate, frame_period)
+    lengths = {name: len(clip) for name, clip in clips.items()}
+    if max(lengths.values()) - min(lengths.values()) > max_length_difference_frames * hop:
+        raise ValueError(
+            f"`silent_frame_energy_excess_db` pairs frames on time, but the clips' lengths (samples) differ by more "
+            f"than {max_length_difference_frames} frames of {hop} samples: {lengths}."
+        )
+    length = min(lengths.values())
+    if length == 0:
+        raise ValueError("`silent_frame_energy_excess_db` needs non-empty clips.")
+    num_frames = math.ceil(length / hop)
+    energy = {name: frame_energy_db(clip[:length], hop, num_frames) for name, clip in clips.items()}
+    silent = ~speech_frames(energy["source"])
+    if not silent.any():
+        raise ValueError(
+            f"`source` has no silent frame: all {num_frames} frames are within 50 dB of its loudest frame and above "
+            "-70 dBFS (`features.speech_frames`), so there is no pause to measure."
+        )
+    return float(np.mean(energy["output"][silent].astype(np.float64) - energy["reference"][silent]))

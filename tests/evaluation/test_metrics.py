@@ -35,6 +35,7 @@ from latentdiff_edit.evaluation import (
     speech_duration,
     world_intonation_scale,
 )
+from latentdiff_edit.evaluation.metrics import extra_octave_jumps, silent_frame_energy_excess_db
 from latentdiff_edit.features import measure_attributes
 
 SAMPLING_RATE = 16000
@@ -350,3 +351,82 @@ def test_core_imports_without_the_eval_extra():
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment)
     assert result.returncode == 0, result.stderr
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pauses and octave jumps (issue 9: pauses stay pauses)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _at_level(audio: np.ndarray, level_db: float) -> np.ndarray:
+    """`audio` scaled to an RMS of `level_db` dBFS."""
+    return audio / np.sqrt(np.mean(np.asarray(audio, dtype=np.float64) ** 2)) * 10 ** (level_db / 20)
+
+
+def _clip_with_a_pause() -> tuple[np.ndarray, np.ndarray, slice]:
+    """A tone with 300 ms of digital silence in the middle, and a stand-in for its codec round trip: the same clip
+    plus white noise at -60 dBFS (so the round trip's pause is not digital silence either)."""
+    pause = slice(int(0.4 * SAMPLING_RATE), int(0.7 * SAMPLING_RATE))
+    source = harmonic_tone(150.0).astype(np.float64)
+    source[pause] = 0.0
+    reference = source + _at_level(np.random.default_rng(0).standard_normal(len(source)), -60.0)
+    return source, reference, pause
+
+
+def test_silent_frame_energy_excess_measures_a_buzz_in_the_pause():
+    source, reference, pause = _clip_with_a_pause()
+    output = reference.copy()
+    output[pause] += _at_level(harmonic_tone(100.0), -40.0)[pause]  # a constant harmonic buzz filling the pause
+    # power adds: a -40 dBFS buzz over the -60 dBFS floor is 10 log10(1 + 100) = 20.04 dB above the round trip
+    excess = silent_frame_energy_excess_db(source, output, reference, SAMPLING_RATE)
+    assert excess == pytest.approx(10 * math.log10(101.0), abs=0.5)
+    assert excess > 3.0  # the issue's target fails
+    assert silent_frame_energy_excess_db(source, reference, reference, SAMPLING_RATE) == 0.0
+    # a buzz well under the round trip's own floor passes
+    quiet = reference.copy()
+    quiet[pause] += _at_level(harmonic_tone(100.0), -75.0)[pause]
+    assert 0.0 < silent_frame_energy_excess_db(source, quiet, reference, SAMPLING_RATE) < 0.5
+    # the speech frames do not count: a louder edit of the tone alone leaves the excess at 0
+    louder = reference.copy()
+    louder[: pause.start - SAMPLING_RATE // 50] *= 2.0
+    assert silent_frame_energy_excess_db(source, louder, reference, SAMPLING_RATE) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_silent_frame_energy_excess_trims_or_refuses_lengths():
+    source, reference, pause = _clip_with_a_pause()
+    output = reference.copy()
+    output[pause] += _at_level(harmonic_tone(100.0), -40.0)[pause]
+    # two frames (20 ms) longer: trimmed, same figure
+    padded = np.concatenate([output, np.zeros(SAMPLING_RATE // 50)])
+    assert silent_frame_energy_excess_db(source, padded, reference, SAMPLING_RATE) == pytest.approx(
+        silent_frame_energy_excess_db(source, output, reference, SAMPLING_RATE), abs=0.1
+    )
+    with pytest.raises(ValueError, match="lengths"):
+        silent_frame_energy_excess_db(source, output[: len(output) // 2], reference, SAMPLING_RATE)
+    # a clip without a pause has no silent frame to measure
+    tone = harmonic_tone(150.0)
+    with pytest.raises(ValueError, match="no silent frame"):
+        silent_frame_energy_excess_db(tone, tone, tone, SAMPLING_RATE)
+
+
+def test_extra_octave_jumps_counts_an_injected_octave_drop():
+    # 200 Hz with 100 ms at 100 Hz in the middle: an octave down and back up. (A drop, not a doubling: Praat's path
+    # finder holds the lower octave through a short stretch at 2 x F0 of a harmonic tone, which stays periodic at the
+    # old period; see the docstring of `extra_octave_jumps`.)
+    contour = np.full(SAMPLING_RATE, 200.0)
+    contour[int(0.45 * SAMPLING_RATE) : int(0.55 * SAMPLING_RATE)] = 100.0
+    source, output = harmonic_tone(200.0), harmonic_tone(contour)
+    assert extra_octave_jumps(source, output, SAMPLING_RATE) >= 1
+    assert extra_octave_jumps(source, source, SAMPLING_RATE) == 0
+    # clipped at 0: an edit that removes the source's jumps adds none
+    assert extra_octave_jumps(output, source, SAMPLING_RATE) == 0
+    # jumps the source has itself are not counted against the edit
+    assert extra_octave_jumps(output, output, SAMPLING_RATE) == 0
+    # a threshold above the octave counts nothing
+    assert extra_octave_jumps(source, output, SAMPLING_RATE, threshold_semitones=13.0) == 0
+
+
+def test_extra_octave_jumps_ignores_intonation():
+    # a glide over more than an octave and a half (120 -> 360 Hz in 1 s) moves ~0.2 st per frame: no jump
+    glide = harmonic_tone(np.geomspace(120.0, 360.0, SAMPLING_RATE))
+    assert extra_octave_jumps(harmonic_tone(200.0), glide, SAMPLING_RATE) == 0
