@@ -738,6 +738,8 @@ def log_mel_distance(audio_a: np.ndarray, audio_b: np.ndarray, sampling_rate: in
     num_frames = min(len(log_mel_a), len(log_mel_b))
     return float(np.mean(np.abs(log_mel_a[:num_frames] - log_mel_b[:num_frames])))
 
+PAUSE_DB = -35.0  # a pause: a frame this far below the loudest one (see `silent_frame_energy_excess_db`)
+
 
 def silent_frame_energy_excess_db(
     source: np.ndarray,
@@ -750,9 +752,9 @@ def silent_frame_energy_excess_db(
     """How much louder an edit makes the pauses than the codec does: over the frames where `source` is silent, the
     mean frame energy of `output` minus that of `reference`, in dB.
 
-    Silent frames are those that `features.speech_frames` (the rule of `speech_duration` and
-    `features.measure_attributes`) does not count as speech: 50 dB or more below the loudest frame of `source`, or
-    below -70 dBFS. Frame energies are `features.frame_energy_db` (log-RMS of two hops around each frame centre), and
+    Silent frames are those that `features.speech_frames` does not count as speech with `silence_db=PAUSE_DB`: 35 dB
+    or more below the loudest frame of `source`, or below -70 dBFS (the 50 dB of `speech_duration` keeps every frame
+    of a real recording, whose noise floor sits 35-45 dB below its peak). Frame energies are `features.frame_energy_db` (log-RMS of two hops around each frame centre), and
     their dB values are averaged, so that a buzz filling a pause weighs by how long it lasts, not by its peak.
     `reference` should be the codec round trip of `source`: 0 dB means the edit keeps the pauses as quiet as
     decoding them does, and a buzz of L dBFS in pauses where the reference is at R dBFS (L well above R) gives
@@ -796,10 +798,10 @@ def silent_frame_energy_excess_db(
         raise ValueError("`silent_frame_energy_excess_db` needs non-empty clips.")
     num_frames = math.ceil(length / hop)
     energy = {name: frame_energy_db(clip[:length], hop, num_frames) for name, clip in clips.items()}
-    silent = ~speech_frames(energy["source"])
+    silent = ~speech_frames(energy["source"], silence_db=PAUSE_DB)
     if not silent.any():
         raise ValueError(
-            f"`source` has no silent frame: all {num_frames} frames are within 50 dB of its loudest frame and above "
-            "-70 dBFS (`features.speech_frames`), so there is no pause to measure."
+            f"`source` has no silent frame: all {num_frames} frames are within {-PAUSE_DB:.0f} dB of its loudest frame "
+            "and above -70 dBFS (`features.speech_frames`), so there is no pause to measure."
         )
     return float(np.mean(energy["output"][silent].astype(np.float64) - energy["reference"][silent]))
