@@ -91,6 +91,9 @@ def test_benchmark_end_to_end(tmp_path):
     assert done[("direction", "style:high-wide-fast")]["direction_from"] == {"style": "neutral"}
     assert done[("codec", "none")]["rtf"] > 0 and "stoi" in done[("codec", "none")]
     assert "stoi" not in done[("cfg", "pitch:+3")]  # reference-based metrics only for the round trip
+    # pauses and octave jumps of every edit, against the codec round trip (PSOLA keeps the source's timing)
+    assert isinstance(done[("psola", "pitch:+3")]["extra_octave_jumps"], int)
+    assert "silent_energy_excess_db" in done[("cfg", "pitch:+3")]
     assert any(item["method"] == "direction" and item["edit"] == "pitch:+3"
                for item in report["config"]["not_applicable"])
     assert source["reconstruction"]["latent_snr_db"] is not None
@@ -103,6 +106,7 @@ def test_benchmark_end_to_end(tmp_path):
 
     markdown = (output / "results.md").read_text()
     assert "| method | edit | n | achieved shift (st)" in markdown and "## Paired oracle" in markdown
+    assert "pause excess vs codec (dB)" in markdown
     assert "## Failed clips" in markdown and "broken" in markdown
     plots = sorted(p.name for p in output.glob("*.png"))
     assert "pitch_accuracy.png" in plots and "intonation_accuracy.png" in plots

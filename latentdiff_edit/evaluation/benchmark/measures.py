@@ -18,12 +18,14 @@ from ...features import measure_attributes
 from ..metrics import (
     alignment_drift,
     dnsmos,
+    extra_octave_jumps,
     f0_spread_semitones,
     log_mel_distance,
     median_f0,
     mel_cepstral_distance,
     pesq_wb,
     pitch_shift_semitones,
+    silent_frame_energy_excess_db,
     speaker_similarity,
     speech_duration,
     stoi,
@@ -142,9 +144,19 @@ def measure_output(
     text: str | None,
     asr: str,
     reference_based: bool = False,
+    codec_audio: np.ndarray | None = None,
 ) -> dict:
-    """Every figure of one output against its source; see the module docstring."""
+    """Every figure of one output against its source; see the module docstring. With `codec_audio` (the codec round
+    trip of the source), also the pauses (`silent_energy_excess_db`: how much louder the output's pauses are than
+    the round trip's; None when the source has no pause or the edit retimes it) and `extra_octave_jumps`."""
     m = {}
+    if codec_audio is not None:
+        try:
+            m["silent_energy_excess_db"] = clean_value(
+                silent_frame_energy_excess_db(source, output, codec_audio, sampling_rate))
+        except ValueError:
+            m["silent_energy_excess_db"] = None
+        record_metric(m, "extra_octave_jumps", extra_octave_jumps, source, output, sampling_rate)
     achieved = record_metric(m, "achieved_shift_st", pitch_shift_semitones, source, output, sampling_rate)
     m["shift_error_st"] = clean_value(abs(achieved - edit.pitch_shift)) if achieved is not None else None
     spread = record_metric(m, "f0_spread_st", f0_spread_semitones, output, sampling_rate)

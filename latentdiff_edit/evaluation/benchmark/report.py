@@ -24,6 +24,8 @@ EDIT_COLUMNS = [
     ("MCD vs source (dB)", "mcd_db", "{:.2f}"),
     ("DNSMOS OVRL", "dnsmos_ovrl", "{:.2f}"),
     ("WER", "wer", "{:.3f}"),
+    ("pause excess vs codec (dB)", "silent_energy_excess_db", "{:+.1f}"),
+    ("extra octave jumps", "extra_octave_jumps", "{:.0f}"),
     ("RTF", "rtf", "{:.3f}"),
 ]
 CODEC_COLUMNS = [

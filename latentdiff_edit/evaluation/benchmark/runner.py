@@ -123,6 +123,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--guidance_reference", choices=["source", "null"], default="source",
                         help="Guide the model edits against the source's attributes or the null condition.")
     parser.add_argument("--inversion", choices=["ddim", "ddpm"], default="ddim", help="Inversion method.")
+    parser.add_argument("--no_timbre", action="store_true",
+                        help="Edit with the null timbre (models with a timbre condition): the with/without comparison.")
     parser.add_argument("--asr", choices=ASR_CHOICES, default="auto",
                         help="ASR for the WER ('auto': Whisper tiny.en if installed, else PocketSphinx).")
     parser.add_argument("--max_seconds", type=float, default=DEFAULT_MAX_SECONDS, help="Longer clips are refused.")
@@ -193,7 +195,8 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
         inversion = pipe.invert(torch.from_numpy(source), sr, attributes=source_labels(pipe.schema, clip) or None,
                                 num_inference_steps=args.steps, inversion_depth=args.depth,
                                 max_seconds=args.max_seconds, method=args.inversion,
-                                generator=torch.Generator("cpu").manual_seed(args.seed))
+                                generator=torch.Generator("cpu").manual_seed(args.seed),
+                                timbre_condition=not args.no_timbre)
     regenerated = pipe(inversion=inversion, output_type="latent").audios  # (1, C, T), no edit
     regenerated_audio = pipe.decode_latents(regenerated, inversion.num_samples)[0].cpu().numpy()
     reconstruction = {"inversion_seconds": inversion_cost["seconds"], "inversion_rtf": inversion_cost["rtf"]}
@@ -216,7 +219,7 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
             outputs.append(entry)
             continue
         entry.update(status="ok", **clean_value(details))
-        entry.update(measure_output(source, audio, sr, edit, record["source"], text, asr))
+        entry.update(measure_output(source, audio, sr, edit, record["source"], text, asr, codec_audio=codec_audio))
         outputs.append(entry)
         examples[(method, edit.label)] = audio
     record["outputs"] = outputs
