@@ -1,19 +1,22 @@
 #!/usr/bin/env python
-"""Regenerate the shipped default model from nothing: corpus → codec → latent diffusion → export.
+"""Regenerate the shipped default model from nothing: corpus → codec → (vocoder) → latent diffusion → export.
 
-    python scripts/train_default_model.py --work_dir runs/default            # the shipped recipe (hours on CPU)
-    python scripts/train_default_model.py --work_dir runs/real --recipe real-speech   # the next model (see below)
-    python scripts/train_default_model.py --work_dir /tmp/smoke --smoke      # a few clips and steps (CI)
+    python scripts/train_default_model.py --work_dir runs/real                       # the shipped model (v0.2)
+    python scripts/train_default_model.py --work_dir runs/v01 --recipe synthetic     # v0.1 (synthetic voices)
+    python scripts/train_default_model.py --work_dir /tmp/smoke --smoke              # a few clips and steps (CI)
 
-`--recipe shipped` regenerates the checkpoint in `latentdiff_edit/default_model` (synthetic voices, SEANet codec).
-`--recipe real-speech` is the recipe the fidelity work trains toward: real recordings + natural TTS voices +
-augmentation, the EnCodec encoder trained with a Vocos decoder (`vocoder/`), then the LDM on those latents. Its codec
-stage is long; it accumulates over runs (`--resume_from_checkpoint latest` inside), so run it again to continue.
+`--recipe real-speech` (the default; the shipped model): real recordings + natural TTS voices + augmentation; the
+EnCodec encoder trained jointly with a Vocos decoder on regression losses (`codec` stage), then the decoder alone on
+the frozen encoder against the `vocos` multi-resolution discriminator (`vocoder` stage: the latent space stays the
+one the LDM is trained on, so the two can also run side by side), then the LDM with a timbre condition on those
+latents. `--init_codec DIR` starts the codec stage from saved weights (v0.2 started from v0.1's encoder: `git show
+v0.1` of `latentdiff_edit/default_model`). `--recipe synthetic` regenerates v0.1 (synthetic voices, SEANet codec).
 
 Each stage is the public recipe run with `accelerate launch` (so `--num_processes`/GPUs apply), and a stage whose
 output exists is skipped, so an interrupted run continues where it stopped (training stages resume from their latest
-checkpoint). The export copies the trained pipeline to `--export_dir` (default: the package's `default_model/`) and
-writes its model card.
+checkpoint); raise a stage's `--max_train_steps` and run again to train it longer. The export copies the trained
+pipeline to `--export_dir` (default: the package's `default_model/`), stores the denoiser and the vocoder in float16
+(the folder stays under 25 MB; diffusers loads them back in float32) and writes its model card.
 """
 
 import argparse
@@ -24,6 +27,7 @@ import sys
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent
+VOCODER_STEPS = 1000
 
 RECIPE = {
     "corpus": ["--num_clips", "10000", "--seed", "0"],
@@ -43,11 +47,20 @@ REAL_SPEECH = {
     # half of the real/TTS training clips get an augmented copy (rooms, EQ, noise, MP3, gain, pitch/formant)
     "corpus": ["--sources", "asterisk", "rhvoice", "pico", "mbrola", "piper", "synthetic", "--num_tts_clips", "5000",
                "--num_clips", "1500", "--augment_fraction", "0.5", "--seed", "0"],
+    # v0.2: 3,500 joint steps (the real-speech gate beat v0.1's codec on every LibriVox figure there), ~2 CPU-hours
     "codec": ["--vocoder", "--num_filters", "16", "--upsampling_ratios", "4", "4", "4", "2", "--hidden_size", "64",
-              "--max_train_steps", "200000", "--adversarial_start_step", "60000", "--learning_rate", "3e-4",
+              "--max_train_steps", "3500", "--learning_rate", "3e-4", "--lr_warmup_steps", "300",
               "--train_batch_size", "8", "--segment_seconds", "1.0", "--validation_steps", "500",
               "--checkpointing_steps", "250", "--num_validation_clips", "8"],
-    "ldm": RECIPE["ldm"],
+    # the multi-period discriminator (42 M parameters) makes a CPU step ~40x slower; the resolution one alone ~10x
+    "vocoder": ["--vocoder", "--freeze_encoder", "--discriminators", "mrd", "--mrd_weight", "1",
+                "--adversarial_start_step", "0", "--max_train_steps", "VOCODER_STEPS", "--learning_rate", "2e-4",
+                "--lr_warmup_steps", "100", "--train_batch_size", "8", "--segment_seconds", "1.0",
+                "--validation_steps", "250", "--checkpointing_steps", "250", "--num_validation_clips", "8"],
+    "ldm": ["--max_train_steps", "8000", "--validation_steps", "1000", "--checkpointing_steps", "500",
+            "--num_validation_clips", "6", "--prediction_type", "v_prediction", "--frame_fourier_features", "5",
+            "--timestep_sampling", "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0",
+            "--timbre_layers", "2", "--timbre_max_frames", "375"],
 }
 SMOKE = {
     "corpus": ["--num_clips", "24", "--seed", "0"],
@@ -58,7 +71,12 @@ SMOKE = {
     "ldm": ["--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2",
             "--num_validation_clips", "1", "--validation_inference_steps", "2", "--hidden_size", "32",
             "--num_layers", "1", "--num_heads", "2", "--segment_frames", "32", "--train_batch_size", "4",
-            "--prediction_type", "v_prediction", "--frame_fourier_features", "2"],
+            "--prediction_type", "v_prediction", "--frame_fourier_features", "2", "--timbre_layers", "1",
+            "--timbre_max_frames", "64"],
+    "vocoder": ["--vocoder", "--freeze_encoder", "--discriminators", "mrd", "--mrd_weight", "1",
+                "--adversarial_start_step", "0", "--max_train_steps", "1", "--validation_steps", "1",
+                "--checkpointing_steps", "1", "--num_validation_clips", "1", "--train_batch_size", "4",
+                "--segment_seconds", "0.25"],
 }
 
 
@@ -66,7 +84,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work_dir", type=Path, required=True)
     p.add_argument("--export_dir", type=Path, default=None)
-    p.add_argument("--recipe", default="shipped", choices=["shipped", "real-speech"])
+    p.add_argument("--recipe", default="real-speech", choices=["real-speech", "synthetic"])
+    p.add_argument("--init_codec", type=Path, default=None,
+                   help="Start the codec stage from saved weights (a pipeline folder or a codec directory).")
+    p.add_argument("--vocoder_steps", type=int, default=VOCODER_STEPS,
+                   help="Steps of the vocoder stage (real-speech); 0 skips it.")
     p.add_argument("--smoke", action="store_true", help="Tiny corpus, models and step counts: checks the recipe.")
     p.add_argument("--num_processes", type=int, default=1)
     p.add_argument("--cpu", action="store_true", help="Train on CPU even where a GPU is present.")
@@ -83,6 +105,8 @@ def run(cmd):
 def main(argv=None):
     args = parse_args(argv)
     recipe = SMOKE if args.smoke else REAL_SPEECH if args.recipe == "real-speech" else RECIPE
+    recipe = {stage: [str(args.vocoder_steps) if a == "VOCODER_STEPS" else a for a in flags]
+              for stage, flags in recipe.items()}
     work = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes),
@@ -95,11 +119,19 @@ def main(argv=None):
         run([sys.executable, SCRIPTS / "make_corpus.py", "--output_dir", corpus, *recipe["corpus"]])
     manifest = corpus / "manifest.jsonl"
     if not (work / "codec" / "codec" / "config.json").is_file() or not (work / "codec" / "DONE").is_file():
+        init = ["--init_from", args.init_codec] if args.init_codec else []
         run([*launch, SCRIPTS / "train_codec.py", "--manifest", manifest, "--output_dir", work / "codec",
-             "--resume_from_checkpoint", "latest", *recipe["codec"]])
+             "--resume_from_checkpoint", "latest", *init, *recipe["codec"]])
         (work / "codec" / "DONE").touch()
+    decoder = work / "codec"  # where the LDM stage and the export take the vocoder from
+    if "vocoder" in recipe and args.vocoder_steps > 0:
+        decoder = work / "vocoder"
+        if not (decoder / "DONE").is_file():
+            run([*launch, SCRIPTS / "train_codec.py", "--manifest", manifest, "--output_dir", decoder,
+                 "--init_from", work / "codec", "--resume_from_checkpoint", "latest", *recipe["vocoder"]])
+            (decoder / "DONE").touch()
     if not (work / "ldm" / "DONE").is_file():
-        vocoder = ["--vocoder", work / "codec" / "vocoder"] if "--vocoder" in recipe["codec"] else []
+        vocoder = ["--vocoder", decoder / "vocoder"] if "--vocoder" in recipe["codec"] else []
         run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", work / "codec" / "codec", *vocoder,
              "--output_dir", work / "ldm", "--resume_from_checkpoint", "latest", *recipe["ldm"]])
         (work / "ldm" / "DONE").touch()
@@ -110,11 +142,16 @@ def main(argv=None):
     if export.exists():
         shutil.rmtree(export)
     shutil.copytree(work / "ldm" / "pipeline", export)
+    if (decoder / "vocoder").is_dir():  # the LDM stage's vocoder, or the one the vocoder stage trained since
+        shutil.rmtree(export / "vocoder", ignore_errors=True)
+        shutil.copytree(decoder / "vocoder", export / "vocoder")
+    half_precision(export)
     card = {
         "recipe": f"python scripts/train_default_model.py --work_dir WORK --recipe {args.recipe}"
         + (" --smoke" if args.smoke else ""),
         "corpus": json.loads((corpus / "summary.json").read_text()),
         "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
+        **({"vocoder_training": _last_validation(decoder / "train_log.jsonl")} if decoder != work / "codec" else {}),
         "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
     }
     (export / "training_summary.json").write_text(json.dumps(card, indent=2))
@@ -124,6 +161,18 @@ def main(argv=None):
     write_model_card(export, metrics=metrics, training=card)
     size = sum(f.stat().st_size for f in export.rglob("*") if f.is_file())
     print(f"exported {export} ({size / 1e6:.1f} MB)")
+
+
+def half_precision(folder: Path) -> None:
+    """Store the diffusers components (denoiser, vocoder) in float16: half the bytes, and `from_pretrained` loads them
+    back in float32. The codec stays float32 (transformers would load a float16 file as float16)."""
+    from safetensors.torch import load_file, save_file
+
+    for name in ("denoiser", "vocoder"):
+        for path in (folder / name).glob("*.safetensors"):
+            weights = load_file(path)
+            save_file({k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, path,
+                      metadata={"format": "pt"})
 
 
 def _last_validation(log: Path) -> dict:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from latentdiff_edit import VoiceEditPipeline
 from latentdiff_edit.testing import harmonic_tone
@@ -41,6 +43,19 @@ def test_default_model_recipe_smoke(tmp_path):
     assert pipe.scheduler.config.prediction_type == "v_prediction"
     # the inverse scheduler is optional: when the folder has none, inversion derives it from this config
     assert pipe.denoiser.config.frame_fourier_features == 2
+    # the vocoder stage trained the decoder alone on the codec stage's frozen encoder; the export ships its vocoder,
+    # in float16 on disk (diffusers loads float32), with the codec in float32
+    assert (work / "vocoder" / "DONE").is_file() and pipe.denoiser.has_timbre
+    codec_a = load_file(work / "codec" / "codec" / "model.safetensors")
+    codec_b = load_file(work / "vocoder" / "codec" / "model.safetensors")
+    assert all(torch.equal(codec_a[k], codec_b[k]) for k in codec_a)
+    shipped = load_file(export / "vocoder" / "diffusion_pytorch_model.safetensors")
+    trained = load_file(work / "vocoder" / "vocoder" / "diffusion_pytorch_model.safetensors")
+    assert all(v.dtype == torch.float16 for v in shipped.values() if v.is_floating_point())
+    assert all(torch.equal(shipped[k], trained[k].half()) for k in trained if trained[k].is_floating_point())
+    assert next(pipe.vocoder.parameters()).dtype == torch.float32
+    assert next(pipe.denoiser.parameters()).dtype == torch.float32
+    assert next(pipe.codec.parameters()).dtype == torch.float32
     out = pipe(audio=harmonic_tone(150.0, 0.5, 16000), sampling_rate=16000, pitch_shift=3.0, num_inference_steps=2)
     assert out.audios.shape == (1, 8000) and np.isfinite(out.audios).all()
 
