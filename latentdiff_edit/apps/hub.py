@@ -137,7 +137,13 @@ def write_model_card(
                           f"({sampling_rate / hop:g} latent frames/s), {codec.get('hidden_size')} latent channels"],
                 ["denoiser", f"`LatentDenoiser1D`, hidden size {denoiser.get('hidden_size')}, "
                              f"{denoiser.get('num_layers')} layers, {denoiser.get('num_heads')} heads, "
-                             f"{denoiser.get('frame_fourier_features', 0)} Fourier feature pairs per frame attribute"],
+                             f"{denoiser.get('frame_fourier_features', 0)} Fourier feature pairs per frame attribute"
+                             + (f", timbre condition ({denoiser['timbre_layers']}-layer encoder of up to "
+                                f"{denoiser.get('timbre_max_frames')} clean source frames)"
+                                if denoiser.get("timbre_layers") else "")],
+                *([["vocoder", "`VocosVocoder` (vocos ConvNeXt backbone + inverse-STFT head) decodes the latents "
+                               "in place of the codec's SEANet decoder"]]
+                  if (pipeline_dir / "vocoder" / "config.json").is_file() else []),
                 ["scheduler", f"`DDIMScheduler` / `DDIMInverseScheduler`, {scheduler.get('beta_schedule', '?')} "
                               f"betas, predicts `{scheduler.get('prediction_type', '?')}`"],
             ],
