@@ -159,6 +159,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "guidance); encoder: the model's inversion encoder, one pass (default ddim)")
     parser.add_argument("--max_seconds", type=float, default=None,
                         help="refuse files longer than this (default: no limit; long files are edited in windows)")
+    parser.add_argument("--no-timbre", dest="timbre", action="store_false",
+                        help="models with a timbre condition: edit with the null timbre instead of holding the "
+                             "source's voice fixed (for comparison)")
     parser.add_argument("--window", type=float, default=DEFAULT_WINDOW_SECONDS, metavar="SEC",
                         help="seconds the model sees at once; memory grows with it, not with the file "
                              f"(default {DEFAULT_WINDOW_SECONDS:g})")
@@ -235,6 +238,7 @@ def _settings(args) -> EditSettings:
         segment=None if args.start is None and args.end is None else (args.start, args.end),
         window_seconds=args.window,
         direction=args.direction,
+        timbre=args.timbre,
     )
     check_settings(settings)
     return settings

@@ -99,6 +99,8 @@ class EditSettings:
         segment (`tuple[float | None, float | None]`, *optional*): edit only `(start, end)` seconds of each file;
             the rest of the file is the codec's rendering of the source.
         window_seconds (`float`, *optional*, defaults to the pipeline's `DEFAULT_WINDOW_SECONDS`): denoiser window.
+        timbre (`bool`, *optional*, defaults to `True`): for a model with a timbre condition, hold the source's voice
+            fixed while the attributes move; False edits with the null timbre.
     """
 
     mode: str = "cfg"
@@ -113,6 +115,7 @@ class EditSettings:
     segment: tuple[float | None, float | None] | None = None
     window_seconds: float | None = DEFAULT_WINDOW_SECONDS
     direction: str | None = None
+    timbre: bool = True
 
 
 @dataclass
@@ -306,7 +309,7 @@ def _invert(pipe, jobs: Sequence[EditJob], settings: EditSettings):
     return pipe.invert([torch.from_numpy(job.source) for job in jobs], pipe.sampling_rate,
                        num_inference_steps=settings.num_inference_steps, inversion_depth=settings.inversion_depth,
                        max_seconds=settings.max_seconds, method=settings.inversion, rate=jobs[0].edit.rate,
-                       window_seconds=settings.window_seconds,
+                       window_seconds=settings.window_seconds, timbre_condition=settings.timbre,
                        generator=torch.Generator("cpu").manual_seed(settings.seed),
                        # optimized inversions are made for the regeneration the edit runs
                        guidance_scale=settings.guidance_scale if settings.inversion in OPTIMIZED_INVERSIONS else 1.0,
@@ -419,6 +422,8 @@ def provenance_record(model: str, job: EditJob, settings: EditSettings, operatio
             record["strength"] = settings.strength
     record.update(seed=settings.seed, steps=settings.num_inference_steps, depth=settings.inversion_depth,
                   inversion=settings.inversion)
+    if not settings.timbre:
+        record["timbre"] = False
     if settings.segment is not None:
         record["segment"] = [round(job.start / job.sampling_rate, 3), round(job.end / job.sampling_rate, 3)]
     if measured:

@@ -181,3 +181,23 @@ def test_module_entry_point_reports_user_errors_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert "audio file not found" in result.stderr
+
+
+def test_no_timbre_edits_with_the_null_timbre(clip, tmp_path, capsys):
+    from latentdiff_edit import LatentDenoiser1D
+    from latentdiff_edit.testing import TINY_SCHEMA, tiny_components
+
+    torch.manual_seed(0)
+    denoiser = LatentDenoiser1D(latent_channels=8, hidden_size=32, num_layers=1, num_heads=2, attributes=TINY_SCHEMA,
+                                timbre_layers=1, latents_mean=[0.0] * 8, latents_std=[0.5] * 8)
+    torch.nn.init.normal_(denoiser.timbre_encoder.output_proj.weight, std=0.5)  # a fresh encoder starts at zero
+    model = tmp_path / "timbre_model"
+    VoiceEditPipeline(**{**tiny_components(), "denoiser": denoiser}).save_pretrained(model)
+    outputs = {}
+    for name, extra in (("with", []), ("without", ["--no-timbre"])):
+        outputs[name] = tmp_path / f"{name}.wav"
+        status, _, err = run(["edit", clip, "-o", outputs[name], "--model", model, "--steps", 2, "--pitch", 2,
+                              *extra], capsys)
+        assert status == 0, err
+    assert read_provenance(outputs["without"])["timbre"] is False and "timbre" not in read_provenance(outputs["with"])
+    assert not np.allclose(sf.read(outputs["with"])[0], sf.read(outputs["without"])[0], atol=1e-4)
