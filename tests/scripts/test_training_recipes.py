@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_default_model_recipe_smoke(tmp_path):
     work, export = tmp_path / "work", tmp_path / "export"
     subprocess.run([sys.executable, ROOT / "scripts" / "train_default_model.py", "--work_dir", work,
-                    "--export_dir", export, "--smoke"], check=True, timeout=600)
+                    "--export_dir", export, "--smoke", "--vocoder_steps", "1"], check=True, timeout=600)
     rows = [json.loads(x) for x in (work / "corpus" / "manifest.jsonl").read_text().splitlines()]
     assert len(rows) == 24 and {"f0_median_hz", "f0_spread_st", "rate", "split"} <= set(rows[0])
     assert (work / "codec" / "checkpoints" / "checkpoint_0").is_dir()
@@ -62,5 +62,5 @@ def test_default_model_recipe_smoke(tmp_path):
     # a second run resumes: every stage is found done and nothing is retrained
     stamp = (work / "ldm" / "pipeline" / "denoiser" / "diffusion_pytorch_model.safetensors").stat().st_mtime
     subprocess.run([sys.executable, ROOT / "scripts" / "train_default_model.py", "--work_dir", work,
-                    "--export_dir", export, "--smoke"], check=True, timeout=300)
+                    "--export_dir", export, "--smoke", "--vocoder_steps", "1"], check=True, timeout=300)
     assert (work / "ldm" / "pipeline" / "denoiser" / "diffusion_pytorch_model.safetensors").stat().st_mtime == stamp
