@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..audio import DEFAULT_MAX_SECONDS, save_audio
-from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
 from ..pipelines.pipeline_voice_edit import RATE_RANGE
 from .editing import (
     EDIT_MODES,
@@ -48,7 +48,7 @@ from .hub import model_label
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-DEFAULT_STEPS = 50
+DEFAULT_STEPS = DEFAULT_NUM_INFERENCE_STEPS  # the command line's
 # Uploads past this size are refused by the server before they reach the model (a minute of 48 kHz stereo float WAV
 # is 23 MB).
 MAX_UPLOAD = "100mb"
