@@ -335,9 +335,9 @@ def posterior_directions(pipe, inversion, num_directions: int = 5, num_iteration
     conditions = pipe.encode_conditions(inversion.source_attributes, inversion.latents.shape[-1])
     mask = inversion.padding_mask
     point = inversion.latents.to(pipe.denoiser.dtype)
-    pipe._set_timbre(inversion.source_latents, mask, inversion.timbre_condition)  # the posterior of this voice
-    timbre = pipe._timbre_inputs(None, 1)
-    pipe._timbre = None
+    # the posterior of this voice
+    timbre = pipe._timbre_inputs(None, 1, pipe.timbre_reference(inversion.source_latents, mask,
+                                                                inversion.timbre_condition))
 
     def clean_prediction(latents):  # x0 estimate (eq. 12 of DDIM)
         output = pipe.denoiser(latents, timestep, conditions=conditions, padding_mask=mask, **timbre).sample

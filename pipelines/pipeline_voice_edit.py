@@ -608,15 +608,13 @@ class VoiceEditPipeline(DiffusionPipeline):
         config = (self.inverse_scheduler or self.scheduler).config
         return DDIMInverseScheduler.from_config(config, prediction_type="epsilon")
 
-    def _set_timbre(self, source_latents: torch.Tensor | None, padding_mask: torch.Tensor | None,
-                    enabled: bool = True) -> None:
-        """The timbre reference of the clips this call works on: per clip, a centred crop of at most the denoiser's
-        `timbre_max_frames` of its clean normalized latents. None (the learned null timbre) when the denoiser has
-        no timbre encoder, when `enabled` is False, or when generating from noise. Every branch, guidance
-        reference included, gets the same timbre: guidance moves the attributes, never the voice."""
-        self._timbre = None
+    def timbre_reference(self, source_latents: torch.Tensor | None, padding_mask: torch.Tensor | None,
+                         enabled: bool = True) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The timbre reference of clips: per clip, a centred crop of at most the denoiser's `timbre_max_frames` of
+        its clean normalized latents, as `(latents (B, C, W), mask (B, W))`. None (the learned null timbre) when
+        the denoiser has no timbre encoder, when `enabled` is False, or without source latents (generation)."""
         if source_latents is None or not enabled or not getattr(self.denoiser, "has_timbre", False):
-            return
+            return None
         width = self.denoiser.config.timbre_max_frames
         frames = padding_mask.sum(-1).tolist()
         reference = source_latents.new_zeros(source_latents.shape[0], source_latents.shape[1], min(width, max(frames)))
@@ -626,13 +624,21 @@ class VoiceEditPipeline(DiffusionPipeline):
             start = (int(n) - length) // 2
             reference[i, :, :length] = source_latents[i, :, start : start + length]
             mask[i, :length] = True
-        self._timbre = (reference, mask)
+        return reference, mask
 
-    def _timbre_inputs(self, rows: Sequence[int] | None, repeat: int) -> dict:
-        """Denoiser keyword arguments for a forward pass over `repeat` branches of the clips `rows` (None: all)."""
-        if getattr(self, "_timbre", None) is None:
+    def _set_timbre(self, source_latents: torch.Tensor | None, padding_mask: torch.Tensor | None,
+                    enabled: bool = True) -> None:
+        """The `timbre_reference` of the clips this call works on. Every branch, guidance reference included, gets
+        the same timbre: guidance moves the attributes, never the voice."""
+        self._timbre = self.timbre_reference(source_latents, padding_mask, enabled)
+
+    def _timbre_inputs(self, rows: Sequence[int] | None, repeat: int, timbre=None) -> dict:
+        """Denoiser keyword arguments for a forward pass over `repeat` branches of the clips `rows` (None: all),
+        from `timbre` (a `timbre_reference`) or the current call's."""
+        timbre = timbre if timbre is not None else getattr(self, "_timbre", None)
+        if timbre is None:
             return {}
-        reference, mask = self._timbre
+        reference, mask = timbre
         if rows is not None:
             index = torch.as_tensor(list(rows), device=reference.device)
             reference, mask = reference[index], mask[index]

@@ -58,7 +58,7 @@ REAL_SPEECH = {
     # (skipped unless --vocoder_steps > 0) the multi-period discriminator (42 M parameters) makes a CPU step ~40x
     # slower; the resolution one alone ~10x
     "vocoder": ["--vocoder", "--freeze_encoder", "--discriminators", "mrd", "--mrd_weight", "1",
-                "--adversarial_start_step", "0", "--max_train_steps", "VOCODER_STEPS", "--learning_rate", "2e-4",
+                "--adversarial_start_step", "0", "--learning_rate", "2e-4",
                 "--lr_warmup_steps", "100", "--train_batch_size", "8", "--segment_seconds", "1.0",
                 "--validation_steps", "250", "--checkpointing_steps", "250", "--num_validation_clips", "8"],
     "ldm": ["--max_train_steps", "8000", "--validation_steps", "1000", "--checkpointing_steps", "500",
@@ -78,7 +78,7 @@ SMOKE = {
             "--prediction_type", "v_prediction", "--frame_fourier_features", "2", "--timbre_layers", "1",
             "--timbre_max_frames", "64"],
     "vocoder": ["--vocoder", "--freeze_encoder", "--discriminators", "mrd", "--mrd_weight", "1",
-                "--adversarial_start_step", "0", "--max_train_steps", "VOCODER_STEPS", "--validation_steps", "1",
+                "--adversarial_start_step", "0", "--validation_steps", "1",
                 "--checkpointing_steps", "1", "--num_validation_clips", "1", "--train_batch_size", "4",
                 "--segment_seconds", "0.25"],
 }
@@ -109,8 +109,6 @@ def run(cmd):
 def main(argv=None):
     args = parse_args(argv)
     recipe = SMOKE if args.smoke else REAL_SPEECH if args.recipe == "real-speech" else RECIPE
-    recipe = {stage: [str(args.vocoder_steps) if a == "VOCODER_STEPS" else a for a in flags]
-              for stage, flags in recipe.items()}
     work = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes),
@@ -132,7 +130,8 @@ def main(argv=None):
         decoder = work / "vocoder"
         if not (decoder / "DONE").is_file():
             run([*launch, SCRIPTS / "train_codec.py", "--manifest", manifest, "--output_dir", decoder,
-                 "--init_from", work / "codec", "--resume_from_checkpoint", "latest", *recipe["vocoder"]])
+                 "--init_from", work / "codec", "--resume_from_checkpoint", "latest", *recipe["vocoder"],
+                 "--max_train_steps", args.vocoder_steps])
             (decoder / "DONE").touch()
     if not (work / "ldm" / "DONE").is_file():
         vocoder = ["--vocoder", decoder / "vocoder"] if "--vocoder" in recipe["codec"] else []

@@ -54,8 +54,6 @@ def test_each_window_gets_its_own_clips_timbre(pipe):
 def test_reference_is_a_centred_crop_of_at_most_timbre_max_frames(pipe):
     clip = harmonic_tone(150.0, 0.5, SR)  # 500 latent frames, more than the 300 the denoiser takes
     inversion = pipe.invert(clip, SR, num_inference_steps=2)
-    pipe._set_timbre(inversion.source_latents, inversion.padding_mask)
-    reference, mask = pipe._timbre
-    pipe._timbre = None
+    reference, mask = pipe.timbre_reference(inversion.source_latents, inversion.padding_mask)
     assert reference.shape[-1] == 300 and bool(mask.all())
     torch.testing.assert_close(reference[0], inversion.source_latents[0, :, 100:400])
