@@ -6,6 +6,13 @@ share of labeled espeak-ng/flite speech, and augmented copies that sound recorde
         --sources asterisk rhvoice pico mbrola piper synthetic --num_tts_clips 4000 --num_clips 1500 \
         --augment_fraction 0.5
 
+New voices from real recordings (`--derived_voices`): each real speaker's training clips are shared among target
+median F0s and moved there by Praat's PSOLA with formant scaling (`latentdiff_edit.data.augment.shift_voice`), so
+the real speech of the corpus covers low male voices its recorded speakers lack. `--append` adds them (or any
+stage) to an existing corpus without rebuilding it:
+
+    python scripts/make_corpus.py --output_dir data/corpus --append --sources --derived_voices 78 105
+
 `synthetic` is the labeled espeak-ng/flite corpus of `latentdiff_edit.data.corpus` (prosody presets, paired
 renderings for oracle targets; `--num_clips` of them). The other sources are in `latentdiff_edit.data.voices`; a
 source that is not installed is skipped with a warning. Labels (F0 median and spread, rate, loudness) are measured
@@ -36,13 +43,21 @@ ALL_SOURCES = ["asterisk", *TTS_SOURCES, "synthetic"]
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", type=Path, required=True)
-    parser.add_argument("--sources", nargs="+", default=["synthetic"], choices=ALL_SOURCES)
+    parser.add_argument("--sources", nargs="*", default=["synthetic"], choices=ALL_SOURCES)
     parser.add_argument("--num_clips", type=int, default=8000, help="Clips of the labeled espeak-ng/flite corpus.")
     parser.add_argument("--num_tts_clips", type=int, default=4000, help="Clips spread over the natural TTS voices.")
     parser.add_argument("--asterisk_languages", nargs="+", default=["en", "es", "fr", "it", "ru"])
     parser.add_argument("--max_real_clips", type=int, default=None, help="Use at most N real recordings (smoke).")
     parser.add_argument("--augment_fraction", type=float, default=0.0,
                         help="Augmented copies of this fraction of the real/TTS training clips (rooms, EQ, noise, MP3).")
+    parser.add_argument("--derived_voices", nargs="*", type=float, default=[],
+                        help="Target median F0s (Hz): every real speaker gets one derived voice per target, made from "
+                             "its training clips (each clip used for one target) by PSOLA + formant scaling.")
+    parser.add_argument("--derive_kinds", nargs="+", default=["real"], choices=["real", "tts", "synthetic"],
+                        help="Which kinds of voices --derived_voices derives from.")
+    parser.add_argument("--append", action="store_true",
+                        help="Keep OUTPUT_DIR/manifest.jsonl and add this run's rows to it (rows with a path "
+                             "already in it are skipped).")
     parser.add_argument("--cache_dir", type=Path, default=None, help="Downloads (default OUTPUT_DIR/cache).")
     parser.add_argument("--sampling_rate", type=int, default=16000)
     parser.add_argument("--seed", type=int, default=0)
@@ -56,6 +71,12 @@ def main(argv=None):
     args.output_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = args.cache_dir or args.output_dir / "cache"
     rows, failures = [], []
+    manifest_path = args.output_dir / "manifest.jsonl"
+    if args.append:
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"--append: no manifest to add to at {manifest_path}")
+        rows = [json.loads(line) for line in manifest_path.read_text().splitlines() if line.strip()]
+    existing = {r["path"] for r in rows}
 
     # 1. Real recordings and natural TTS voices
     items = []
@@ -66,7 +87,7 @@ def main(argv=None):
         items += tts_items(tts, make_sentences(max(600, args.num_tts_clips // 2), args.seed + 1), args.num_tts_clips,
                            seed=args.seed)
     render = partial(_render_item, output_dir=args.output_dir, sampling_rate=args.sampling_rate)
-    rows_items = _map(render, items, args.num_workers, "voices", failures)
+    rows_items = _map(render, items, args.num_workers, "voices", failures) if items else []
     rows += rows_items
 
     # 2. Augmented copies of training clips (toward rooms, microphones, noise, MP3)
@@ -83,7 +104,16 @@ def main(argv=None):
         synth = partial(_render_synthetic, output_dir=args.output_dir, sampling_rate=args.sampling_rate)
         rows += _map(synth, specs, args.num_workers, "synthesizing", failures)
 
-    write_manifest(rows, args.output_dir / "manifest.jsonl")
+    # 4. New voices derived from real speakers (PSOLA pitch + formant scaling toward target median F0s)
+    if args.derived_voices:
+        jobs = derived_voice_jobs(rows, args.derived_voices, args.derive_kinds, seed=args.seed)
+        jobs = [job for job in jobs if job["path"] not in existing]
+        derive = partial(_derive_row, output_dir=args.output_dir)
+        rows += _map(derive, jobs, args.num_workers, "deriving voices", failures)
+
+    if args.append:
+        rows = list({r["path"]: r for r in rows}.values())  # a re-run of a stage replaces its rows
+    write_manifest(rows, manifest_path)
     summary = summarize_sources(rows) | {"failures": failures[:20], "num_failures": len(failures), "seed": args.seed,
                                          "sources": args.sources}
     (args.output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -119,6 +149,49 @@ def _augment_row(job, output_dir: Path, seed: int) -> dict:
     return _measured_row(output_dir, rel, fields | {"augmented": True})
 
 
+def derived_voice_jobs(rows: list[dict], targets_hz: list[float], kinds: list[str], seed: int = 0) -> list[dict]:
+    """One job per training clip of a speaker of `kinds` (originals only, not augmented or derived copies): the clip
+    goes to one of the speaker's derived voices (`VOICE>f0_TARGET`), chosen at random so that each derived voice gets
+    an equal share of the speaker's clips. The speaker's median F0 is the median of its clips' medians."""
+    rng = random.Random(seed)
+    by_voice: dict[str, list[dict]] = {}
+    for row in rows:
+        if (row.get("split") == "train" and row.get("kind") in kinds and not row.get("augmented")
+                and not row.get("derived_from") and (row.get("f0_median_hz") or 0) > 0):
+            by_voice.setdefault(row["voice"], []).append(row)
+    jobs = []
+    for voice, clips in sorted(by_voice.items()):
+        source_f0 = float(np.median([r["f0_median_hz"] for r in clips]))
+        order = list(range(len(clips)))
+        rng.shuffle(order)
+        for k, i in enumerate(order):
+            target = float(targets_hz[k % len(targets_hz)])
+            row = clips[i]
+            name = f"{voice}>f0_{target:g}"
+            stem = Path(row["path"]).stem + f"_f0-{target:g}"
+            path = str(Path("wavs") / row["split"] / "derived" / f"{stem}.wav")
+            jobs.append({"row": row, "voice": name, "path": path, "source_f0_hz": source_f0, "target_f0_hz": target})
+    return jobs
+
+
+def _derive_row(job: dict, output_dir: Path) -> dict:
+    from latentdiff_edit.data.augment import formant_ratio_for, shift_voice
+
+    row = job["row"]
+    audio, sr = sf.read(output_dir / row["path"], dtype="float32")
+    # this clip's median goes where the speaker's median goes, so the clips of a derived voice keep their spread
+    target = job["target_f0_hz"] * row["f0_median_hz"] / job["source_f0_hz"]
+    ratio = formant_ratio_for(job["source_f0_hz"], job["target_f0_hz"])
+    out = shift_voice(audio, sr, row["f0_median_hz"], target, formant_ratio=ratio)
+    (output_dir / job["path"]).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(output_dir / job["path"], out, sr, subtype="PCM_16")
+    fields = {k: row.get(k) for k in ("source", "kind", "split", "text")}
+    gender = "M" if job["target_f0_hz"] < 150 else "F"
+    return _measured_row(output_dir, Path(job["path"]), fields | {
+        "voice": job["voice"], "gender": gender, "augmented": False, "derived_from": row["voice"],
+        "formant_ratio": round(ratio, 3)})
+
+
 def _render_synthetic(spec, output_dir: Path, sampling_rate: int) -> dict:
     row = render_clip(spec, output_dir, sampling_rate)
     gender = "F" if ("+f" in spec.voice or spec.voice == "flite:slt") else "M"
@@ -140,7 +213,8 @@ class _Safe:
         try:
             return self.fn(job), None
         except Exception as error:  # one bad clip must not end the corpus; it is reported in summary.json
-            name = getattr(job, "item_id", getattr(job, "clip_id", None)) or job[1]["path"]
+            name = getattr(job, "item_id", getattr(job, "clip_id", None)) or (
+                job["path"] if isinstance(job, dict) else job[1]["path"])
             return None, f"{error!r} ({name})"[:300]
 
 
@@ -152,6 +226,7 @@ def summarize_sources(rows: list[dict]) -> dict:
         sub = [r for r in rows if r.get("kind") == kind]
         voices = {(r["voice"], r.get("gender")) for r in sub}
         out[kind] = {"clips": len(sub), "hours": hours(sub), "augmented_hours": hours([r for r in sub if r.get("augmented")]),
+                     "derived_hours": hours([r for r in sub if r.get("derived_from")]),
                      "share_of_hours": round(hours(sub) / max(hours(rows), 1e-9), 3), "voices": len(voices),
                      "voices_by_gender": dict(Counter(g for _, g in voices))}
     for split in ("train", "validation", "test"):

@@ -18,6 +18,7 @@ import copy
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -127,34 +128,48 @@ def _pairs(items):
 
 
 @torch.no_grad()
-def encode_corpus(rows, codec, cache_path: Path, state: PartialState) -> list[dict]:
-    """Each process encodes its share and `gather_object` hands every process all of them. Returns items with
-    latents `(C, T)` (float16), `f0` `(T,)` Hz, `energy` `(T,)` dB, and the index of their manifest row."""
-    if cache_path.is_file():
-        return torch.load(cache_path, weights_only=True)
-    sr, hop = codec.config.sampling_rate, codec_utils.hop_length(codec)
-    items = []
-    with state.split_between_processes(list(range(len(rows)))) as indices:
-        for i in tqdm(indices, desc="encoding corpus", disable=not state.is_main_process):
-            try:
-                clip = load_clip(rows[i]["path"], sr, max_seconds=30.0)
-            except ValueError as e:
-                logger.warning(f"skipping {rows[i]['path']}: {e}")
-                continue
-            latents = codec_utils.encode(codec, clip[None])[0]  # (C, T)
-            frames = latents.shape[-1]
-            audio = clip.double().numpy()
-            items.append({
-                "index": i,
-                "latents": latents.half(),
-                "f0": torch.from_numpy(extract_f0(audio, sr, hop, frames)),
-                "energy": torch.from_numpy(frame_energy_db(audio, hop, frames)),
-            })
-    items = sorted(gather_object(items), key=lambda item: item["index"])
-    if state.is_main_process:
-        torch.save(items, cache_path)
-    state.wait_for_everyone()
-    return items
+def encode_corpus(rows, codec, cache_path: Path, state: PartialState, root: Path | None = None) -> list[dict]:
+    """Latents `(C, T)` (float16), `f0` `(T,)` Hz and `energy` `(T,)` dB of every row, in row order, each with the
+    index of its row. The cache at `cache_path` (one file per codec) holds every clip ever encoded, keyed by its
+    path relative to `root` (the manifest's folder): a corpus that grows encodes only its new clips. Each process
+    encodes its share and `gather_object` hands every process all of them."""
+    def key(row):
+        return os.path.relpath(row["path"], root) if root is not None else row["path"]
+
+    cached = {item["path"]: item for item in torch.load(cache_path, weights_only=True)} if cache_path.is_file() else {}
+    todo = [i for i, row in enumerate(rows) if key(row) not in cached]
+    if todo:
+        sr, hop = codec.config.sampling_rate, codec_utils.hop_length(codec)
+        new = []
+        with state.split_between_processes(todo) as indices:
+            for i in tqdm(indices, desc=f"encoding {len(todo)} new clips", disable=not state.is_main_process):
+                try:
+                    clip = load_clip(rows[i]["path"], sr, max_seconds=30.0)
+                except ValueError as e:
+                    logger.warning(f"skipping {rows[i]['path']}: {e}")
+                    continue
+                latents = codec_utils.encode(codec, clip[None])[0]  # (C, T)
+                frames = latents.shape[-1]
+                audio = clip.double().numpy()
+                new.append({
+                    "path": key(rows[i]),
+                    "latents": latents.half(),
+                    "f0": torch.from_numpy(extract_f0(audio, sr, hop, frames)),
+                    "energy": torch.from_numpy(frame_energy_db(audio, hop, frames)),
+                })
+        for item in gather_object(new):
+            cached[item["path"]] = item
+        if state.is_main_process:
+            tmp = cache_path.with_suffix(".tmp")
+            torch.save(list(cached.values()), tmp)
+            tmp.replace(cache_path)  # a run killed while saving keeps the previous cache
+        state.wait_for_everyone()
+    return [cached[key(row)] | {"index": i} for i, row in enumerate(rows) if key(row) in cached]
+
+
+def codec_tag(codec) -> str:
+    """Names the latent cache after the codec's weights: a retrained codec never reads another codec's latents."""
+    return _weights_hash(codec)[:12]
 
 
 def build_schema(items, rows, args) -> list[dict]:
@@ -348,8 +363,8 @@ def main(argv=None):
         row.setdefault("split", "train")
     train_idx = [i for i, r in enumerate(rows) if r["split"] == "train"][: args.max_train_clips]
     val_idx = [i for i, r in enumerate(rows) if r["split"] == "validation"][: args.num_validation_clips] or train_idx[:2]
-    tag = f"{len(rows)}_{args.max_train_clips}"
-    items = encode_corpus([rows[i] for i in train_idx], codec, cache_dir / f"train_{tag}.pt", PartialState())
+    items = encode_corpus([rows[i] for i in train_idx], codec, cache_dir / f"latents_{codec_tag(codec)}.pt",
+                          PartialState(), root=args.manifest.parent)
     for item in items:  # cache indices are into the sub-list
         item["index"] = train_idx[item["index"]]
     if not items:

@@ -63,6 +63,33 @@ def test_training_conditions_are_the_pipelines(tiny_corpus, tiny_codec_dir, tmp_
     assert conditions["f0"][:, 1].eq(1).any()  # voiced frames: the comparison covers real contours
 
 
+def test_the_latent_cache_grows_with_the_corpus(tiny_corpus, tmp_path, monkeypatch):
+    recipe = load_recipe()
+    rows = read_manifest(tiny_corpus)
+    codec, cache = tiny_components()["codec"], tmp_path / "latents.pt"
+    first = recipe.encode_corpus(rows[:4], codec, cache, PartialState(), root=tiny_corpus.parent)
+    assert [it["index"] for it in first] == [0, 1, 2, 3] and cache.is_file()
+    assert {it["path"] for it in first} == {Path(r["path"]).name for r in rows[:4]}  # relative: the cache can move
+
+    encoded = []
+    real_encode = recipe.codec_utils.encode
+    monkeypatch.setattr(recipe.codec_utils, "encode", lambda c, x: encoded.append(x.shape) or real_encode(c, x))
+    # rows in another order, two of them new: only the new ones are encoded, items follow the rows' order
+    grown = [rows[5], rows[1], rows[4], rows[0]]
+    items = recipe.encode_corpus(grown, codec, cache, PartialState(), root=tiny_corpus.parent)
+    assert len(encoded) == 2
+    assert [it["path"] for it in items] == [Path(r["path"]).name for r in grown]
+    assert [it["index"] for it in items] == [0, 1, 2, 3]
+    torch.testing.assert_close(items[1]["latents"], first[1]["latents"])
+    assert len(torch.load(cache, weights_only=True)) == 6
+    # a codec with other weights gets its own cache file
+    other = tiny_components()["codec"]
+    assert recipe.codec_tag(other) == recipe.codec_tag(codec)
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    assert recipe.codec_tag(other) != recipe.codec_tag(codec)
+
+
 def test_timbre_references_come_from_the_same_voice_and_drop_out(tmp_path):
     recipe = load_recipe()
     # six clips of two voices; each clip's latents are filled with its own index, so a reference names its clip
