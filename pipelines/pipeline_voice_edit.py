@@ -97,8 +97,9 @@ class VoiceInversionOutput(BaseOutput):
         window_overlap (`int`): frames shared by neighbouring windows.
         window_values (`list[list[dict]]`, *optional*): per clip, per window, the clip-level attributes measured on
             that window (a long or multi-speaker recording is conditioned window by window).
-        reference_offsets (`torch.Tensor` of shape `(num_steps, batch_size, hidden_size)`, *optional*): for
-            `"null-opt"`: per sampling step, the optimized embedding `__call__` adds to the reference branch.
+        reference_offsets (`torch.Tensor` of shape `(num_steps, batch_size, hidden_size, num_frames)`, *optional*):
+            for `"null-opt"`: per sampling step, the optimized embedding `__call__` adds to the reference branch's
+            frame conditions (`(num_steps, batch_size, hidden_size)`: to its global condition, `per_frame=False`).
         guidance_scale (`float`, defaults to 1.0), guidance_reference (`str`, defaults to `"null"`): the regeneration
             an optimized inversion (`"null-opt"`, `"latent-opt"`) was made for.
         timbre_condition (`bool`, defaults to `True`): whether the denoiser's timbre condition (models with a timbre
@@ -465,20 +466,22 @@ class VoiceEditPipeline(DiffusionPipeline):
                   if frame_mask is None or bool(frame_mask[item, start:end].max() > 0)]
         return _WindowPlan(items, spans, index, weights, width, padding_mask, active)
 
-    def _predict(self, latents, t, branches, scales, padding_mask, offsets, plan=None):
+    def _predict(self, latents, t, branches, scales, padding_mask, offsets, plan=None, frame_offsets=None):
         """`_guided_prediction` over the whole batch, or window by window (`plan`), at most `WINDOWS_PER_PASS`
-        windows per forward pass, the windows' predictions cross-faded where they overlap (MultiDiffusion)."""
+        windows per forward pass, the windows' predictions cross-faded where they overlap (MultiDiffusion).
+        `frame_offsets`: per branch, None or a per-frame condition offset `(B or num_windows, hidden_size, T)`."""
         if plan is None:
-            return self._guided_prediction(latents, t, branches, scales, padding_mask, offsets, None)
+            return self._guided_prediction(latents, t, branches, scales, padding_mask, offsets, None, frame_offsets)
         windows = plan.unfold(latents)  # (num_windows, C, width)
         predictions = torch.zeros_like(windows)
         for first in range(0, len(plan.active), WINDOWS_PER_PASS):
             index = torch.tensor(plan.active[first : first + WINDOWS_PER_PASS], device=latents.device)
             chunk = [{k: v[index.to(v.device)] for k, v in branch.items()} for branch in branches]
             chunk_offsets = [o[index] if o is not None and o.ndim == 2 else o for o in offsets]  # per-window
+            chunk_frames = None if frame_offsets is None else [o if o is None else o[index] for o in frame_offsets]
             items = [plan.items[k] for k in plan.active[first : first + WINDOWS_PER_PASS]]  # each window's clip
             predictions[index] = self._guided_prediction(windows[index], t, chunk, scales, plan.padding_mask[index],
-                                                         chunk_offsets, items)
+                                                         chunk_offsets, items, chunk_frames)
         return plan.fold(predictions, latents.shape)
 
     def _window_attributes(self, attributes: Sequence[SourceAttributes | None], window_values, plan):
@@ -644,7 +647,7 @@ class VoiceEditPipeline(DiffusionPipeline):
             reference, mask = reference[index], mask[index]
         return {"timbre_latents": reference.repeat(repeat, 1, 1), "timbre_mask": mask.repeat(repeat, 1)}
 
-    def _guided_prediction(self, latents, t, branches, scales, padding_mask, offsets, rows=None):
+    def _guided_prediction(self, latents, t, branches, scales, padding_mask, offsets, rows=None, frame_offsets=None):
         """One batched forward pass over all condition branches, then compositional guidance
         (Liu et al., "Compositional Visual Generation with Composable Diffusion Models", 2022):
         `pred = pred_ref + sum_g scale_g * (pred_g - pred_ref)`; with a single branch it is that branch's prediction.
@@ -659,9 +662,13 @@ class VoiceEditPipeline(DiffusionPipeline):
                 (o if o is not None else torch.zeros(hidden, device=latents.device)).expand(batch, hidden)
                 for o in offsets
             ])
+        frame_offset = None
+        if frame_offsets is not None and any(o is not None for o in frame_offsets):
+            zeros = latents.new_zeros(batch, self.denoiser.config.hidden_size, latents.shape[-1])
+            frame_offset = torch.cat([o if o is not None else zeros for o in frame_offsets])
         prediction = self.denoiser(
             latents.repeat(n, 1, 1), t, conditions=conditions, padding_mask=padding_mask.repeat(n, 1),
-            condition_offset=offset, **self._timbre_inputs(rows, n),
+            condition_offset=offset, frame_condition_offset=frame_offset, **self._timbre_inputs(rows, n),
         ).sample.chunk(n)
         if n == 1:
             return prediction[0]
@@ -1183,14 +1190,16 @@ class VoiceEditPipeline(DiffusionPipeline):
                 if global_index is not None:  # a step-end callback may have changed `pipe._guidance_scale`
                     scales[global_index] = self._guidance_scale
                 latent_model_input = self.scheduler.scale_model_input(latents, t)
-                step_offsets = offsets
+                step_offsets, frame_offsets = offsets, None
                 if inversion is not None and inversion.reference_offsets is not None:  # null-opt: per step
-                    step_offsets = inversion_methods.branch_offsets(offsets, inversion.reference_offsets[i].to(latents),
-                                                                    guidance_reference, plan)
+                    step_offsets, frame_offsets = inversion_methods.branch_offsets(
+                        offsets, inversion.reference_offsets[i].to(latents), guidance_reference, plan)
                 if len(scales) == 1 and scales[0] == 1.0:  # guidance at 1: the reference branch cancels out
-                    pred = self._predict(latent_model_input, t, branches[1:], [], padding_mask, step_offsets[1:], plan)
+                    pred = self._predict(latent_model_input, t, branches[1:], [], padding_mask, step_offsets[1:], plan,
+                                         None if frame_offsets is None else frame_offsets[1:])
                 else:
-                    pred = self._predict(latent_model_input, t, branches, scales, padding_mask, step_offsets, plan)
+                    pred = self._predict(latent_model_input, t, branches, scales, padding_mask, step_offsets, plan,
+                                         frame_offsets)
                 if noise_maps is not None:  # edit-friendly DDPM: the eta = 1 mean plus the inverted noise
                     latents = (self._stochastic_mean(pred, t, latents) + noise_maps[i]) * padding_mask[:, None]
                 else:

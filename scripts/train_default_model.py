@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regenerate the shipped default model from nothing: corpus → codec → (vocoder) → latent diffusion → export.
 
-    python scripts/train_default_model.py --work_dir runs/real                       # the shipped model (v0.2)
+    python scripts/train_default_model.py --work_dir runs/real                       # the shipped model (v0.3)
     python scripts/train_default_model.py --work_dir runs/v01 --recipe synthetic     # v0.1 (synthetic voices)
     python scripts/train_default_model.py --work_dir /tmp/smoke --smoke              # a few clips and steps (CI)
 
@@ -9,7 +9,7 @@
 EnCodec encoder trained jointly with a Vocos decoder on regression losses (`codec` stage), then the decoder alone on
 the frozen encoder against the `vocos` multi-resolution discriminator (`vocoder` stage: the latent space stays the
 one the LDM is trained on, so the two can also run side by side), then the LDM with a timbre condition on those
-latents. `--init_codec DIR` starts the codec stage from saved weights (v0.2 started from v0.1's encoder: `git show
+latents (`ldm` stage), continued from its weights for more steps (`ldm_continue`). `--init_codec DIR` starts the codec stage from saved weights (v0.2 started from v0.1's encoder: `git show
 v0.1` of `latentdiff_edit/default_model`). `--recipe synthetic` regenerates v0.1 (synthetic voices, SEANet codec).
 
 Each stage is the public recipe run with `accelerate launch` (so `--num_processes`/GPUs apply), and a stage whose
@@ -46,10 +46,13 @@ RECIPE = {
             "--timestep_sampling", "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0"],
 }
 REAL_SPEECH = {
-    # ~11.5 h: 3.1 h real (five Asterisk prompt sets), 6.9 h natural TTS (19 voices), 1.5 h labeled espeak/flite;
-    # half of the real/TTS training clips get an augmented copy (rooms, EQ, noise, MP3, gain, pitch/formant)
+    # ~13.3 h: 3.1 h real (five Asterisk prompt sets), 6.9 h natural TTS (19 voices), 1.5 h labeled espeak/flite;
+    # half of the real/TTS training clips get an augmented copy (rooms, EQ, noise, MP3, gain, pitch/formant); and
+    # 1.9 h of 15 low voices derived from the real speakers (PSOLA + formants to median F0 75/95/120 Hz): the real
+    # speakers are all at 166-217 Hz, and v0.2 (trained without them) sent low male voices an octave up
     "corpus": ["--sources", "asterisk", "rhvoice", "pico", "mbrola", "piper", "synthetic", "--num_tts_clips", "5000",
-               "--num_clips", "1500", "--augment_fraction", "0.5", "--seed", "0"],
+               "--num_clips", "1500", "--augment_fraction", "0.5", "--derived_voices", "75", "95", "120",
+               "--seed", "0"],
     # v0.2: 3,500 joint steps (the real-speech gate beat v0.1's codec on every LibriVox figure there), ~2 CPU-hours
     "codec": ["--vocoder", "--num_filters", "16", "--upsampling_ratios", "4", "4", "4", "2", "--hidden_size", "64",
               "--max_train_steps", "3500", "--learning_rate", "3e-4", "--lr_warmup_steps", "300",
@@ -65,6 +68,12 @@ REAL_SPEECH = {
             "--num_validation_clips", "6", "--prediction_type", "v_prediction", "--frame_fourier_features", "5",
             "--timestep_sampling", "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0",
             "--timbre_layers", "2", "--timbre_max_frames", "375"],
+    # v0.3: the v0.2 LDM (the stage above, 8,000 steps on the corpus before the derived voices) continued on the
+    # corpus with them at a lower peak learning rate
+    "ldm_continue": ["--max_train_steps", "5000", "--learning_rate", "2e-4", "--lr_warmup_steps", "200",
+                     "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
+                     "--prediction_type", "v_prediction", "--timestep_sampling", "logit_normal", "--logit_mean",
+                     "0.4", "--logit_std", "1.0"],
 }
 SMOKE = {
     "corpus": ["--num_clips", "24", "--seed", "0"],
@@ -77,6 +86,9 @@ SMOKE = {
             "--num_layers", "1", "--num_heads", "2", "--segment_frames", "32", "--train_batch_size", "4",
             "--prediction_type", "v_prediction", "--frame_fourier_features", "2", "--timbre_layers", "1",
             "--timbre_max_frames", "64"],
+    "ldm_continue": ["--max_train_steps", "1", "--validation_steps", "1", "--checkpointing_steps", "1",
+                     "--num_validation_clips", "1", "--validation_inference_steps", "2", "--segment_frames", "32",
+                     "--train_batch_size", "4", "--prediction_type", "v_prediction"],
     "vocoder": ["--vocoder", "--freeze_encoder", "--discriminators", "mrd", "--mrd_weight", "1",
                 "--adversarial_start_step", "0", "--validation_steps", "1",
                 "--checkpointing_steps", "1", "--num_validation_clips", "1", "--train_batch_size", "4",
@@ -133,18 +145,27 @@ def main(argv=None):
                  "--init_from", work / "codec", "--resume_from_checkpoint", "latest", *recipe["vocoder"],
                  "--max_train_steps", args.vocoder_steps])
             (decoder / "DONE").touch()
+    vocoder = ["--vocoder", decoder / "vocoder"] if "--vocoder" in recipe["codec"] else []
     if not (work / "ldm" / "DONE").is_file():
-        vocoder = ["--vocoder", decoder / "vocoder"] if "--vocoder" in recipe["codec"] else []
         run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", work / "codec" / "codec", *vocoder,
              "--output_dir", work / "ldm", "--resume_from_checkpoint", "latest", *recipe["ldm"]])
         (work / "ldm" / "DONE").touch()
+    ldm = work / "ldm"  # the LDM stage the export takes
+    if "ldm_continue" in recipe:  # more steps from the LDM stage's weights (e.g. on a corpus that grew since)
+        ldm = work / "ldm_continue"
+        if not (ldm / "DONE").is_file():
+            run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", work / "codec" / "codec",
+                 *vocoder, "--output_dir", ldm, "--cache_dir", work / "ldm" / "cache", "--init_denoiser",
+                 work / "ldm" / "pipeline" / "denoiser", "--resume_from_checkpoint", "latest",
+                 *recipe["ldm_continue"]])
+            (ldm / "DONE").touch()
 
     from latentdiff_edit.loading import DEFAULT_MODEL_DIR
 
     export = args.export_dir or DEFAULT_MODEL_DIR
     if export.exists():
         shutil.rmtree(export)
-    shutil.copytree(work / "ldm" / "pipeline", export)
+    shutil.copytree(ldm / "pipeline", export)
     if (decoder / "vocoder").is_dir():  # the LDM stage's vocoder, or the one the vocoder stage trained since
         shutil.rmtree(export / "vocoder", ignore_errors=True)
         shutil.copytree(decoder / "vocoder", export / "vocoder")
@@ -156,6 +177,7 @@ def main(argv=None):
         "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
         **({"vocoder_training": _last_validation(decoder / "train_log.jsonl")} if decoder != work / "codec" else {}),
         "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
+        **({"ldm_continued": _last_validation(ldm / "train_log.jsonl")} if ldm != work / "ldm" else {}),
     }
     (export / "training_summary.json").write_text(json.dumps(card, indent=2))
     from latentdiff_edit.apps.hub import write_model_card

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -170,6 +171,17 @@ def encode_corpus(rows, codec, cache_path: Path, state: PartialState, root: Path
 def codec_tag(codec) -> str:
     """Names the latent cache after the codec's weights: a retrained codec never reads another codec's latents."""
     return _weights_hash(codec)[:12]
+
+
+def adopt_architecture(args, denoiser: LatentDenoiser1D, argv: list[str]) -> None:
+    """A run that continues a saved denoiser trains the saved architecture: `args` take its timbre and Fourier
+    settings (so its timbre encoder gets references even when the command line leaves `--timbre_layers` out), and
+    a flag given with another value is reported as ignored."""
+    for name in ("timbre_layers", "timbre_max_frames", "frame_fourier_features"):
+        saved = denoiser.config[name]
+        if saved != getattr(args, name) and f"--{name}" in argv:
+            logger.warning(f"--{name} {getattr(args, name)} ignored: --init_denoiser has {saved}")
+        setattr(args, name, saved)
 
 
 def build_schema(items, rows, args) -> list[dict]:
@@ -382,6 +394,7 @@ def main(argv=None):
         if denoiser.config.latent_channels != codec.config.hidden_size:
             raise ValueError("--init_denoiser does not match the codec's latent channels")
         schema_specs = denoiser.config.attributes
+        adopt_architecture(args, denoiser, argv if argv is not None else sys.argv[1:])
         latents_mean = torch.tensor(denoiser.config.latents_mean)
         latents_std = torch.tensor(denoiser.config.latents_std)
     else:

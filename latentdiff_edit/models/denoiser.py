@@ -270,6 +270,7 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         condition_offset: torch.Tensor | None = None,
         timbre_latents: torch.Tensor | None = None,
         timbre_mask: torch.Tensor | None = None,
+        frame_condition_offset: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> LatentDenoiserOutput | tuple:
         r"""
@@ -284,6 +285,9 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
                 clean normalized latents of the speaker's recording (models with `timbre_layers` > 0; None: null).
             timbre_mask (`torch.Tensor` of shape `(batch_size, reference_frames)`, *optional*): True on the
                 reference's real frames; a row without any selects that item's null timbre.
+            frame_condition_offset (`torch.Tensor` of shape `(batch_size, hidden_size, num_frames)`, *optional*):
+                added to the frame condition embedding, frame by frame (null-condition inversion's per-frame
+                reference embeddings).
             return_dict (`bool`, *optional*, defaults to `True`): return a `LatentDenoiserOutput` or a tuple.
         """
         batch, _, frames = sample.shape
@@ -303,6 +307,11 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
             raise ValueError("this denoiser has no timbre condition (timbre_layers=0); pass timbre_latents=None")
         if condition_offset is not None:
             cond = cond + condition_offset.to(cond.dtype)
+        if frame_condition_offset is not None:
+            if frame_condition_offset.shape != frame_emb.shape:
+                raise ValueError(f"`frame_condition_offset` must have shape {tuple(frame_emb.shape)} (batch_size, "
+                                 f"hidden_size, num_frames), got {tuple(frame_condition_offset.shape)}")
+            frame_emb = frame_emb + frame_condition_offset.to(frame_emb.dtype)
 
         frame_mask = padding_mask[:, :, None].to(sample.dtype)  # (B, T, 1)
         x = (self.input_proj(sample * frame_mask.transpose(1, 2)) + frame_emb).transpose(1, 2)  # (B, T, D)

@@ -71,6 +71,20 @@ def test_condition_offset_changes_output_and_zero_offset_does_not():
     assert not torch.allclose(model(x, 5, condition_offset=torch.ones(32)).sample, base)
 
 
+def test_frame_condition_offset_acts_per_item_and_checks_its_shape():
+    model = tiny_denoiser()
+    x = torch.randn(2, 8, 10)
+    base = model(x, 5).sample
+    offset = torch.zeros(2, 32, 10)
+    torch.testing.assert_close(model(x, 5, frame_condition_offset=offset).sample, base)
+    offset[1, :, 3] = 1.0  # one frame of the second item
+    moved = model(x, 5, frame_condition_offset=offset).sample
+    torch.testing.assert_close(moved[0], base[0])
+    assert not torch.allclose(moved[1], base[1])
+    with pytest.raises(ValueError, match="frame_condition_offset"):
+        model(x, 5, frame_condition_offset=torch.zeros(2, 32))
+
+
 def test_save_and_load_keeps_schema_and_stats(tmp_path):
     model = tiny_denoiser()
     model.save_pretrained(tmp_path)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from accelerate import PartialState
 
-from latentdiff_edit import VoiceEditPipeline
+from latentdiff_edit import LatentDenoiser1D, VoiceEditPipeline
 from latentdiff_edit.attributes import AttributeSchema
 from latentdiff_edit.testing import tiny_components, tiny_denoiser
 from latentdiff_edit.training import load_clip, read_manifest
@@ -88,6 +88,21 @@ def test_the_latent_cache_grows_with_the_corpus(tiny_corpus, tmp_path, monkeypat
     with torch.no_grad():
         next(other.parameters()).add_(1e-3)
     assert recipe.codec_tag(other) != recipe.codec_tag(codec)
+
+
+def test_a_continued_run_trains_the_saved_architecture(tmp_path, caplog):
+    recipe = load_recipe()
+    saved = LatentDenoiser1D(latent_channels=8, hidden_size=32, num_layers=1, num_heads=2, attributes=[],
+                             timbre_layers=1, timbre_max_frames=40)
+    base = ["--manifest", "m.jsonl", "--codec", "c", "--output_dir", str(tmp_path)]
+    args = recipe.parse_args(base)  # no timbre flags: the saved model's timbre encoder must still get references
+    recipe.adopt_architecture(args, saved, base)
+    assert (args.timbre_layers, args.timbre_max_frames) == (1, 40)
+    argv = [*base, "--timbre_layers", "3"]
+    args = recipe.parse_args(argv)
+    with caplog.at_level("WARNING"):
+        recipe.adopt_architecture(args, saved, argv)
+    assert args.timbre_layers == 1 and "--timbre_layers 3 ignored" in caplog.text
 
 
 def test_timbre_references_come_from_the_same_voice_and_drop_out(tmp_path):
