@@ -16,6 +16,10 @@ Sections (each prints a table and writes `<output>/<section>.json`):
 - `mask`: pitch +3 st on the middle third of each clip with `edit_mask`: log-mel distance to the codec round trip
   outside the span, spectral flux at the seams against the codec round trip's at the same frames (and against the
   former waveform splice with a 20 ms crossfade), and the pitch shift inside the span with and without the mask.
+- `f0range`: the F0 range the model can draw. For each clip, its own F0 and energy contours, the F0 contour scaled
+  to medians of 55-250 Hz, generated from noise (guidance against the null condition, fixed seed); the achieved
+  median against the asked one. Below the lowest F0 the model has learned, it draws the octave above (v0.2: asked
+  80 Hz, drew 95; asked 70, drew 135), which is what sends pitch edits of low voices an octave up.
 - `long`: in a fresh process, a 10-minute file (the recordings tiled) edited end to end: peak resident memory, whether
   the output is exactly as long as the input, and the time it took.
 
@@ -59,6 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--window", type=float, default=None, help="window seconds (default: the pipeline's)")
     parser.add_argument("--rate_depth", type=float, default=None,
                         help="inversion depth of rate edits (default: the pipeline's RATE_INVERSION_DEPTH)")
+    parser.add_argument("--f0_targets", type=float, nargs="+", default=[55, 62, 70, 80, 90, 100, 120, 150, 200, 250],
+                        help="median F0s (Hz) of the f0range section")
     parser.add_argument("--long_minutes", type=float, default=10.0)
     parser.add_argument("--long_steps", type=int, default=None, help="steps of the long-file edit (default: --steps)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -312,6 +318,35 @@ def section_mask(pipe, clips, config, args) -> list[dict]:
     return rows
 
 
+def section_f0range(pipe, clips, config, args) -> list[dict]:
+    from latentdiff_edit.features import extract_f0, frame_energy_db, measure_attributes
+
+    sr, hop, rows = pipe.sampling_rate, pipe.hop_length, []
+    for name, audio in clips:
+        audio = audio[: int(4 * sr)].astype(np.float64)  # a few seconds carry the contour's shape
+        frames = int(np.ceil(len(audio) / hop))
+        f0, energy = extract_f0(audio, sr, hop, frames), frame_energy_db(audio, hop, frames)
+        median = float(np.median(f0[f0 > 0]))
+        for target in args.f0_targets:
+            contour = np.where(f0 > 0, f0 * target / median, 0.0)
+            out = pipe(attributes={"f0": contour, "energy": energy}, num_frames=frames, guidance_scale=config["guidance"],
+                       guidance_reference="null", num_inference_steps=config["steps"],
+                       generator=torch.Generator().manual_seed(0)).audios[0]
+            drawn = measure_attributes(np.asarray(out, dtype=np.float64), sr)["f0_median_hz"]
+            rows.append({"clip": name, "asked_hz": target, "drawn_hz": drawn,
+                         "error_st": float(12 * np.log2(drawn / target)) if drawn > 0 else float("nan")})
+    summary = []
+    for target in args.f0_targets:
+        errors = np.array([r["error_st"] for r in rows if r["asked_hz"] == target])
+        summary.append({"asked_hz": target, "median_error_st": float(np.nanmedian(errors)),
+                        "within_1_st": f"{int(np.sum(np.abs(errors) <= 1))}/{len(errors)}"})
+    followed = [r["asked_hz"] for r in summary if r["within_1_st"].split("/")[0] == r["within_1_st"].split("/")[1]]
+    print("\n## f0range: generation with each clip's contour scaled to a median F0\n")
+    print(table(summary, ["asked_hz", "median_error_st", "within_1_st"]))
+    print(f"lowest median F0 drawn within 1 st on every clip: {min(followed) if followed else 'none'} Hz")
+    return {"rows": rows, "summary": summary, "lowest_followed_hz": min(followed) if followed else None}
+
+
 def section_long(pipe, clips, config, args) -> dict:
     output = Path(args.output) / "long.json"
     command = [sys.executable, __file__, "--long_child", str(output), "--long_minutes", str(args.long_minutes),
@@ -371,7 +406,8 @@ def main(argv=None) -> dict:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     report = {"settings": config, "command": " ".join(sys.argv)}
-    sections = {"speed": section_speed, "rate": section_rate, "mask": section_mask, "long": section_long}
+    sections = {"speed": section_speed, "rate": section_rate, "mask": section_mask, "f0range": section_f0range,
+                "long": section_long}
     for name in args.sections.split(","):
         chosen = clips if name in ("speed", "long") else clips[: args.max_clips]
         report[name] = sections[name](pipe, chosen, config, args)
