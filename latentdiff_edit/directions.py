@@ -89,7 +89,10 @@ class Direction:
         """The raw strength that gives the measured change `strength * unit`: the calibration curve, made monotone
         (pool-adjacent-violators: measurement noise must not reverse a direction), inverted by linear interpolation;
         past the measured range, along the secant from the origin to the curve's end (a change the model did not
-        reach in calibration is asked proportionally harder). Uncalibrated directions use `strength` as it is."""
+        reach in calibration is asked proportionally harder). A change of a sign the calibration never measured
+        (e.g. a decrease, when every raw strength raised the attribute) is refused: no raw strength is known to give
+        it, and extrapolating through a wrong-signed end would push the edit the other way, as far as it goes.
+        Uncalibrated directions use `strength` as it is."""
         if not math.isfinite(strength):
             raise ValueError(f"`strength` must be finite, got {strength}")
         if not self.calibrated:
@@ -97,7 +100,13 @@ class Direction:
         raw, measured = _monotone_curve(self.calibration["raw"], self.calibration["measured"])
         wanted = strength * self.unit
         for end in (0, -1):
-            if (wanted < measured[0] if end == 0 else wanted > measured[-1]) and abs(measured[end]) > 1e-9:
+            if wanted < measured[0] if end == 0 else wanted > measured[-1]:
+                if measured[end] * wanted <= 0:
+                    raise ValueError(
+                        f"direction `{self.name}` cannot give strength {strength:g} (a measured change of "
+                        f"{wanted:+.3f} of {self.attribute or 'its attribute'}): its calibration measured only {measured[0]:+.3f} to "
+                        f"{measured[-1]:+.3f} over raw strengths {raw[0]:g} to {raw[-1]:g}; ask for a change of the "
+                        f"other sign, or recalibrate it on clips where it works")
                 return float(raw[end] * wanted / measured[end])
         keep = np.concatenate([[True], np.diff(measured) > 0])  # flat runs: the smallest raw strength of each
         return float(np.interp(wanted, measured[keep], raw[keep]))

@@ -46,15 +46,13 @@ RECIPE = {
             "--timestep_sampling", "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0"],
 }
 REAL_SPEECH = {
-    # ~15.2 h: 3.1 h real (five Asterisk prompt sets), 6.9 h natural TTS (19 voices), 1.5 h labeled espeak/flite;
+    # ~13.3 h: 3.1 h real (five Asterisk prompt sets), 6.9 h natural TTS (19 voices), 1.5 h labeled espeak/flite;
     # half of the real/TTS training clips get an augmented copy (rooms, EQ, noise, MP3, gain, pitch/formant); and
-    # 3.7 h of 20 low voices derived from the real speakers (PSOLA + formants to median F0 62/75/95/120 Hz): the
-    # real speakers are all at 166-217 Hz, and v0.2 (trained without them) sent low male voices an octave up
+    # 1.9 h of 15 low voices derived from the real speakers (PSOLA + formants to median F0 75/95/120 Hz): the real
+    # speakers are all at 166-217 Hz, and v0.2 (trained without them) sent low male voices an octave up
     "corpus": ["--sources", "asterisk", "rhvoice", "pico", "mbrola", "piper", "synthetic", "--num_tts_clips", "5000",
                "--num_clips", "1500", "--augment_fraction", "0.5", "--derived_voices", "75", "95", "120",
                "--seed", "0"],
-    # then every real speaker's training clips once more, to 62 Hz (v0.3 drew 70 Hz targets an octave up without)
-    "corpus_append": [["--derived_voices", "62", "--seed", "1"]],
     # v0.2: 3,500 joint steps (the real-speech gate beat v0.1's codec on every LibriVox figure there), ~2 CPU-hours
     "codec": ["--vocoder", "--num_filters", "16", "--upsampling_ratios", "4", "4", "4", "2", "--hidden_size", "64",
               "--max_train_steps", "3500", "--learning_rate", "3e-4", "--lr_warmup_steps", "300",
@@ -71,8 +69,10 @@ REAL_SPEECH = {
             "--timestep_sampling", "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0",
             "--timbre_layers", "2", "--timbre_max_frames", "375"],
     # v0.3: the v0.2 LDM (the stage above, 8,000 steps on the corpus before the derived voices) continued on the
-    # corpus with them at a lower peak learning rate (v0.3 ran steps 0-3,000 before the 62 Hz voices were added)
-    "ldm_continue": ["--max_train_steps", "6000", "--learning_rate", "2e-4", "--lr_warmup_steps", "200",
+    # corpus with them at a lower peak learning rate. v0.3 is the EMA at step 2,000 of a run scheduled for 5,000
+    # (its cosine had decayed to 1.4e-4 there); at step 6,000, with 62 Hz voices added at 3,000, -3 st edits of the
+    # LibriVox reader went an octave up on 3 clips of 5 instead of 2, so the recipe stops at 2,000
+    "ldm_continue": ["--max_train_steps", "2000", "--learning_rate", "2e-4", "--lr_warmup_steps", "200",
                      "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
                      "--prediction_type", "v_prediction", "--timestep_sampling", "logit_normal", "--logit_mean",
                      "0.4", "--logit_std", "1.0"],
@@ -133,8 +133,6 @@ def main(argv=None):
     corpus = work / "corpus"
     if not (corpus / "manifest.jsonl").is_file():
         run([sys.executable, SCRIPTS / "make_corpus.py", "--output_dir", corpus, *recipe["corpus"]])
-        for extra in recipe.get("corpus_append", []):  # later stages add to the corpus (rows already there are kept)
-            run([sys.executable, SCRIPTS / "make_corpus.py", "--output_dir", corpus, "--append", "--sources", *extra])
     manifest = corpus / "manifest.jsonl"
     if not (work / "codec" / "codec" / "config.json").is_file() or not (work / "codec" / "DONE").is_file():
         init = ["--init_from", args.init_codec] if args.init_codec else []

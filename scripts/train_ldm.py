@@ -389,12 +389,14 @@ def main(argv=None):
     del all_latents
 
     # 3. Model, noise scheduler, optimizer, EMA
+    init_info = {}
     if args.init_denoiser:
         denoiser = LatentDenoiser1D.from_pretrained(args.init_denoiser)
         if denoiser.config.latent_channels != codec.config.hidden_size:
             raise ValueError("--init_denoiser does not match the codec's latent channels")
         schema_specs = denoiser.config.attributes
         adopt_architecture(args, denoiser, argv if argv is not None else sys.argv[1:])
+        init_info = dict(denoiser.config.get("training_info") or {})  # what the continued model trained before
         latents_mean = torch.tensor(denoiser.config.latents_mean)
         latents_std = torch.tensor(denoiser.config.latents_std)
     else:
@@ -446,18 +448,27 @@ def main(argv=None):
     def save_pipeline(path: Path, extra: dict):
         model = copy.deepcopy(accelerator.unwrap_model(denoiser)).eval()
         ema.copy_to(model.parameters())
+        continued = {"init_denoiser": _portable(args.init_denoiser),
+                     "init_steps": init_info.get("total_steps", init_info.get("steps"))} if args.init_denoiser else {}
         model.register_to_config(training_info={
             "manifest": _portable(args.manifest), "train_clips": len(items), "steps": global_step,
-            "codec": _portable(args.codec), "recipe": "scripts/train_ldm.py", **extra,
+            "total_steps": global_step + (continued.get("init_steps") or 0),
+            "codec": _portable(args.codec), "recipe": "scripts/train_ldm.py", **continued, **extra,
         })
         pipe = build_pipeline(codec, model, args.prediction_type, vocoder=vocoder)
         pipe.save_pretrained(path)
+        for config in Path(path).glob("*/config.json"):  # components loaded from a folder remember where it was
+            data = json.loads(config.read_text())
+            if data.pop("_name_or_path", None) is not None:
+                config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         return pipe
 
     # 4. Training loop; a step is one optimizer update over `gradient_accumulation_steps` micro-batches per process
     denoiser.train()
     progress = tqdm(total=args.max_train_steps, initial=global_step, desc="ldm", disable=not accelerator.is_main_process)
-    start, running, n_running, batch_hashes = time.time(), 0.0, 0, []
+    # the clock continues from the resumed log: time_s is the training time of all chunks together
+    start = time.time() - (log_rows[-1]["time_s"] if log_rows else 0.0)
+    running, n_running, batch_hashes = 0.0, 0, []
     while global_step < args.max_train_steps:
         with accelerator.accumulate(denoiser):
             latents, mask, conditions, timbre = make_batch(items, schema, args, rng)  # (B, C, T), (B, T)

@@ -94,6 +94,17 @@ def test_calibrated_contour_direction_maps_strength_through_the_curve(pipe, inve
         Direction("x", "sideways", torch.zeros(3))
 
 
+def test_a_change_the_calibration_never_measured_is_refused_not_extrapolated_backwards(pipe):
+    direction = some_directions(pipe)[2]
+    # what the shipped model's intonation direction measured: raising it works, lowering it never did (raw -1 raised
+    # the spread too); the secant through that end would have asked raw +6 for a decrease, and the edit went silent
+    direction.calibration = {"raw": [-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0],
+                             "measured": [0.48, -0.09, -0.09, 0.0, 0.07, 0.8, 0.99]}
+    assert direction.raw_strength(4.0) == pytest.approx(1.6 / 0.99)  # past the top, along the secant, same sign
+    with pytest.raises(ValueError, match="cannot give strength -0.5"):
+        direction.raw_strength(-0.5)
+
+
 def test_supervised_contour_direction_and_calibration(pipe):
     flat = [lively_tone(140.0, 0.005, seed=i) for i in range(2)]
     lively = [lively_tone(140.0, 0.06, seed=i) for i in range(2)]
@@ -103,7 +114,14 @@ def test_supervised_contour_direction_and_calibration(pipe):
     calibrate(pipe, direction, lively[:1], SR, raw_strengths=(-0.5, 0.5), invert_kwargs={"num_inference_steps": 2})
     assert direction.calibration["raw"] == [-0.5, 0.0, 0.5]
     assert direction.calibration["measured"][1] == 0.0 and len(direction.calibration["per_clip"][0]) == 1
-    assert direction.calibrated and math.isfinite(direction.raw_strength(0.5))
+    assert direction.calibrated
+    # the tiny random model moves the spread one way whatever the sign: that sign is deliverable, the other is refused
+    measured = direction.calibration["measured"]
+    reachable = 1.0 if max(measured) > 0 else -1.0
+    assert math.isfinite(direction.raw_strength(0.5 * reachable))
+    if min(measured) >= 0 or max(measured) <= 0:
+        with pytest.raises(ValueError, match="cannot give strength"):
+            direction.raw_strength(-0.5 * reachable)
 
 
 def test_pca_directions(pipe):

@@ -172,6 +172,7 @@ def test_two_processes_train_one_model_and_resume_on_one(tiny_corpus, tiny_codec
     assert sorted(p.name for p in (output / "checkpoints").iterdir()) == ["checkpoint_4", "checkpoint_5"]
     log = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log] == [3, 5] and "val_pitch_shift_st" in log[-1]
+    assert log[1]["time_s"] >= log[0]["time_s"]  # one clock over the chunks
 
     pipe = VoiceEditPipeline.from_pretrained(output / "pipeline")
     info = pipe.denoiser.config.training_info

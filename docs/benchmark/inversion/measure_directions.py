@@ -6,6 +6,7 @@ clips. Settings: 20 steps, depth 0.8, guidance 2 against the source (the CLI def
 import glob
 import json
 import math
+import os
 import sys
 import time
 
@@ -13,12 +14,16 @@ import numpy as np
 import torch
 
 from latentdiff_edit import load_default_pipeline
+from latentdiff_edit.loading import load_pipeline
 from latentdiff_edit.directions import calibrate, contour_direction, direction_effects, pca_directions, save_directions
 from latentdiff_edit.training import load_clip
 
 torch.set_num_threads(1)
+# usage: [LATENTDIFF_EDIT_MODEL=DIR] measure_directions.py OUT_DIR [CALIBRATION_JSON] (default: the shipped model)
 out = sys.argv[1]
-pipe = load_default_pipeline(); pipe.set_progress_bar_config(disable=True)
+pipe = load_pipeline(os.environ["LATENTDIFF_EDIT_MODEL"]) if os.environ.get("LATENTDIFF_EDIT_MODEL") else \
+    load_default_pipeline()
+pipe.set_progress_bar_config(disable=True)
 sr = pipe.sampling_rate
 load = lambda p, s=4.0: load_clip(p, sr).numpy()[: int(s * sr)]
 sets = "runs/inversion/sets"  # espeak-ng -v en-us|en+m3 -m "<prosody range=low|high>", flite -t; 6 sentences
@@ -43,20 +48,30 @@ results = []
 for name, clips in (("librivox", librivox), ("flite-heldout", flite[4:])):
     for i, clip in enumerate(clips):
         inversion = pipe.invert(clip, sr, **inv)
-        rows = direction_effects(pipe, inversion, [direction], strengths=(-0.5, -0.25, 0.25, 0.5), edit_kwargs=edit)
-        for row in rows:
-            asked = row["strength"] * direction.unit
+        for strength in (-0.5, -0.25, 0.25, 0.5):
+            asked = strength * direction.unit
+            try:
+                (row,) = direction_effects(pipe, inversion, [direction], strengths=(strength,), edit_kwargs=edit)
+            except ValueError as error:  # a change the calibration never reached: refused, counted as a miss
+                results.append({"set": name, "clip": i, "strength": strength, "asked_log_ratio": asked,
+                                "measured_log_ratio": float("nan"), "refused": str(error)})
+                print(name, i, strength, "refused:", error, flush=True)
+                continue
             got = row["changes"]["f0_spread"]
-            results.append({"set": name, "clip": i, "strength": row["strength"], "asked_log_ratio": asked,
+            results.append({"set": name, "clip": i, "strength": strength, "asked_log_ratio": asked,
                             "measured_log_ratio": got, "changes": row["changes"]})
-            print(name, i, row["strength"], f"asked x{math.exp(asked):.2f} got x{math.exp(got):.2f}",
+            print(name, i, strength, f"asked x{math.exp(asked):.2f} got x{math.exp(got):.2f}",
                   {k: round(v, 3) for k, v in row["changes"].items()}, flush=True)
-ok = [r for r in results if math.isfinite(r["measured_log_ratio"])]
-sign = np.mean([np.sign(r["measured_log_ratio"]) == np.sign(r["asked_log_ratio"]) for r in ok])
-rel = [abs(r["measured_log_ratio"] - r["asked_log_ratio"]) / abs(r["asked_log_ratio"]) for r in ok]
+# every edit counts: a refused one, or one whose output has no measurable F0 (silence), is a miss
+measured = [r for r in results if math.isfinite(r["measured_log_ratio"])]
+sign = np.mean([math.isfinite(r["measured_log_ratio"]) and np.sign(r["measured_log_ratio"]) == np.sign(r["asked_log_ratio"])
+                for r in results])
+rel = [abs(r["measured_log_ratio"] - r["asked_log_ratio"]) / abs(r["asked_log_ratio"]) if math.isfinite(
+    r["measured_log_ratio"]) else float("inf") for r in results]
 within = np.mean([x <= 0.25 for x in rel])
 summary = {"unit": direction.unit, "calibration": direction.calibration, "sign_correct": float(sign),
-           "median_relative_error": float(np.median(rel)), "within_25pct": float(within), "n": len(ok)}
+           "median_relative_error": float(np.median(rel)), "within_25pct": float(within), "n": len(results),
+           "refused": sum("refused" in r for r in results), "unmeasurable": len(results) - len(measured)}
 print("SUMMARY", json.dumps({k: v for k, v in summary.items() if k != "calibration"}), flush=True)
 json.dump({"summary": summary, "results": results}, open(f"{out}/intonation_eval.json", "w"), indent=1)
 
