@@ -108,7 +108,10 @@ class Direction:
                         f"{measured[-1]:+.3f} over raw strengths {raw[0]:g} to {raw[-1]:g}; ask for a change of the "
                         f"other sign, or recalibrate it on clips where it works")
                 return float(raw[end] * wanted / measured[end])
-        keep = np.concatenate([[True], np.diff(measured) > 0])  # flat runs: the smallest raw strength of each
+        # a flat run of the curve keeps its two ends: a change above its level interpolates from its right end, one
+        # below from its left (never from a raw strength on the run's far side, which may have the other sign)
+        flat = np.diff(measured) <= 0
+        keep = ~(np.concatenate([[False], flat]) & np.concatenate([flat, [False]]))
         return float(np.interp(wanted, measured[keep], raw[keep]))
 
     def call_arguments(self, strength: float, pitch_shift=0.0, intonation_scale=1.0, energy_shift=0.0) -> dict:

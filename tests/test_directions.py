@@ -101,6 +101,8 @@ def test_a_change_the_calibration_never_measured_is_refused_not_extrapolated_bac
     direction.calibration = {"raw": [-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0],
                              "measured": [0.48, -0.09, -0.09, 0.0, 0.07, 0.8, 0.99]}
     assert direction.raw_strength(4.0) == pytest.approx(1.6 / 0.99)  # past the top, along the secant, same sign
+    # above the flat run (raw -1 ... 0.25 pooled at +0.074): from its right end up to raw 0.5, never from raw -1
+    assert 0.25 < direction.raw_strength(0.25) < 0.5
     with pytest.raises(ValueError, match="cannot give strength -0.5"):
         direction.raw_strength(-0.5)
 
