@@ -35,7 +35,14 @@ from transformers import EncodecConfig, EncodecModel
 from latentdiff_edit.evaluation._optional import is_available
 from latentdiff_edit.features import harmonics_to_noise_db, voiced_semitone_differences
 from latentdiff_edit.models.vocoder import VocosVocoder
-from latentdiff_edit.training import AudioSegmentDataset, load_clip, plot_log, read_manifest, write_log_csv
+from latentdiff_edit.training import (
+    AudioSegmentDataset,
+    load_clip,
+    plot_log,
+    read_manifest,
+    strip_local_paths,
+    write_log_csv,
+)
 from latentdiff_edit.training.codec import (
     AdversarialLosses,
     CodecAutoencoder,
@@ -299,8 +306,10 @@ def main(argv=None):
 
 def save_models(model: CodecAutoencoder, output_dir: Path) -> None:
     model.codec.save_pretrained(output_dir / "codec")
+    strip_local_paths(output_dir / "codec")
     if model.vocoder is not None:
         model.vocoder.save_pretrained(output_dir / "vocoder")
+        strip_local_paths(output_dir / "vocoder")
 
 
 def _spread(rows: list[dict], n: int) -> list[dict]:

@@ -172,6 +172,9 @@ def main(argv=None):
         shutil.rmtree(export / "vocoder", ignore_errors=True)
         shutil.copytree(decoder / "vocoder", export / "vocoder")
     half_precision(export)
+    from latentdiff_edit.training import strip_local_paths
+
+    strip_local_paths(export)
     card = {
         "recipe": f"python scripts/train_default_model.py --work_dir WORK --recipe {args.recipe}"
         + (" --smoke" if args.smoke else ""),

@@ -42,7 +42,14 @@ from latentdiff_edit.defaults import DEFAULT_INVERSION_DEPTH
 from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones, voiced_semitone_differences
 from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.models.vocoder import VocosVocoder
-from latentdiff_edit.training import load_clip, plot_log, read_manifest, scheduler_config, write_log_csv
+from latentdiff_edit.training import (
+    load_clip,
+    plot_log,
+    read_manifest,
+    scheduler_config,
+    strip_local_paths,
+    write_log_csv,
+)
 
 logger = get_logger(__name__)
 
@@ -457,10 +464,7 @@ def main(argv=None):
         })
         pipe = build_pipeline(codec, model, args.prediction_type, vocoder=vocoder)
         pipe.save_pretrained(path)
-        for config in Path(path).glob("*/config.json"):  # components loaded from a folder remember where it was
-            data = json.loads(config.read_text())
-            if data.pop("_name_or_path", None) is not None:
-                config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        strip_local_paths(path)  # components loaded from a folder remember where it was
         return pipe
 
     # 4. Training loop; a step is one optimizer update over `gradient_accumulation_steps` micro-batches per process

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
 from pathlib import Path
 
@@ -35,6 +36,18 @@ class AudioSegmentDataset(torch.utils.data.Dataset):
             return F.pad(clip, (0, self.segment - clip.numel()))
         start = self.rng.randrange(0, clip.numel() - self.segment)
         return clip[start : start + self.segment]
+
+
+def strip_local_paths(folder: str | Path) -> None:
+    """Drop `_name_or_path` (where a component was loaded from: a path on the training machine) from the configs of
+    a saved model or pipeline folder (`folder/config.json` and `folder/*/config.json`)."""
+    folder = Path(folder)
+    for config in [folder / "config.json", *folder.glob("*/config.json")]:
+        if not config.is_file():
+            continue
+        data = json.loads(config.read_text())
+        if data.pop("_name_or_path", None) is not None:
+            config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_log_csv(path: Path, rows: list[dict]) -> None:

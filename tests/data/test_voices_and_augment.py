@@ -108,7 +108,6 @@ def test_derived_voices_share_each_real_speakers_training_clips_among_the_target
 
 def test_appending_derived_voices_keeps_the_corpus_and_labels_the_new_rows(tmp_path):
     import json
-
     import subprocess
     import sys
     from pathlib import Path
