@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from latentdiff_edit import load_default_pipeline
-from latentdiff_edit.loading import load_pipeline
 from latentdiff_edit.directions import calibrate, contour_direction, direction_effects, pca_directions, save_directions
+from latentdiff_edit.loading import load_pipeline
 from latentdiff_edit.training import load_clip
 
 torch.set_num_threads(1)
@@ -25,7 +25,12 @@ pipe = load_pipeline(os.environ["LATENTDIFF_EDIT_MODEL"]) if os.environ.get("LAT
     load_default_pipeline()
 pipe.set_progress_bar_config(disable=True)
 sr = pipe.sampling_rate
-load = lambda p, s=4.0: load_clip(p, sr).numpy()[: int(s * sr)]
+
+
+def load(path, seconds=4.0):
+    return load_clip(path, sr).numpy()[: int(seconds * sr)]
+
+
 sets = "runs/inversion/sets"  # espeak-ng -v en-us|en+m3 -m "<prosody range=low|high>", flite -t; 6 sentences
 flat = [load(p, 10) for p in sorted(glob.glob(f"{sets}/es_*_low.wav"))]
 lively = [load(p, 10) for p in sorted(glob.glob(f"{sets}/es_*_high.wav"))]
@@ -80,7 +85,7 @@ pcs = pca_directions(pipe, librivox + flite + flat[:6] + lively[:6] , sr, num_di
                      window_seconds=None)
 save_directions([direction] + pcs, out)
 effects = {}
-for i, clip in enumerate(librivox[:3] + flite[4:5]):
+for clip in librivox[:3] + flite[4:5]:
     inversion = pipe.invert(clip, sr, **inv)
     for row in direction_effects(pipe, inversion, pcs, strengths=(-2.0, 2.0), edit_kwargs=edit):
         effects.setdefault((row["direction"], row["strength"]), []).append(row["changes"])
