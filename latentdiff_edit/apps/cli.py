@@ -18,6 +18,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -377,9 +378,29 @@ def _directions(args) -> int:
     return 0
 
 
+def pitch_miss_warning(requested_st: float, achieved_st: float, source_f0_hz: float | None,
+                       tolerance_st: float = 1.5) -> str | None:
+    """A warning when a pitch edit missed by more than `tolerance_st` (None when it landed or was not asked): an
+    octave error (off by about 12 st) is named as such, with the F0 the model was asked to draw."""
+    if not requested_st or achieved_st is None or not math.isfinite(achieved_st):
+        return None
+    miss = achieved_st - requested_st
+    if abs(miss) <= tolerance_st:
+        return None
+    target = f" ({source_f0_hz:.0f} -> {source_f0_hz * 2 ** (requested_st / 12):.0f} Hz)" if source_f0_hz else ""
+    if abs(abs(miss) - 12) <= tolerance_st:
+        return (f"warning:  the pitch edit landed about an octave {'above' if miss > 0 else 'below'} the request "
+                f"({miss:+.1f} st): the model could not draw the target F0{target} and drew the octave "
+                f"{'above' if miss > 0 else 'below'} (the shipped model draws F0 down to about 85 Hz; see the README)")
+    return f"warning:  the pitch edit missed the request by {miss:+.1f} st{target}"
+
+
 def _print_achieved(edit: ClipEdit, figures: dict) -> None:
     print(f"achieved: pitch shift {_number(figures['pitch_shift_st'], '+.2f')} st "
           f"(requested {edit.pitch_shift:+.2f} st)")
+    warning = pitch_miss_warning(edit.pitch_shift, figures.get("pitch_shift_st"), figures.get("source_f0_hz"))
+    if warning:
+        print(warning)
     if "rate_factor" in figures:
         print(f"          rate x{_number(figures['rate_factor'], '.3f')} (requested x{edit.rate:g})")
     if "intonation_scale" in figures:

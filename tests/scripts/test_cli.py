@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from latentdiff_edit import VoiceEditPipeline
-from latentdiff_edit.apps.cli import build_parser, main
+from latentdiff_edit.apps.cli import build_parser, main, pitch_miss_warning
 from latentdiff_edit.apps.editing import read_provenance
 from latentdiff_edit.testing import harmonic_tone
 
@@ -201,3 +201,13 @@ def test_no_timbre_edits_with_the_null_timbre(clip, tmp_path, capsys):
         assert status == 0, err
     assert read_provenance(outputs["without"])["timbre"] is False and "timbre" not in read_provenance(outputs["with"])
     assert not np.allclose(sf.read(outputs["with"])[0], sf.read(outputs["without"])[0], atol=1e-4)
+
+
+def test_a_missed_pitch_edit_is_named_and_an_octave_error_explained():
+    assert pitch_miss_warning(3.0, 2.9, 100.0) is None and pitch_miss_warning(0.0, 0.4, 100.0) is None
+    octave = pitch_miss_warning(-3.0, 8.9, 80.8)  # what the shipped model did to the example clip
+    assert "octave above" in octave and "81 -> 68 Hz" in octave and "+11.9 st" in octave
+    assert "octave below" in pitch_miss_warning(3.0, -9.0, 200.0)
+    other = pitch_miss_warning(-3.0, -0.5, None)
+    assert "missed the request by +2.5 st" in other and "octave" not in other
+    assert pitch_miss_warning(3.0, float("nan"), 100.0) is None
