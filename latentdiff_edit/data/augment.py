@@ -51,13 +51,15 @@ def real_recording_augmentation(seed: int = 0, p: float = 1.0):
 
 def augment_clip(audio: np.ndarray, sampling_rate: int, augment) -> np.ndarray:
     """Apply `augment` and keep the result inside full scale (a room or EQ can push peaks over 1)."""
-    out = augment(samples=audio.astype(np.float32), sample_rate=sampling_rate)
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
-    if peak > 0.98:
-        out = out * (0.98 / peak)
+    return _within_full_scale(augment(samples=audio.astype(np.float32), sample_rate=sampling_rate), "augmentation")
+
+
+def _within_full_scale(out: np.ndarray, what: str) -> np.ndarray:
+    """`out` as float32, scaled down to a 0.98 peak if it goes over; non-finite samples are an error."""
     if not np.all(np.isfinite(out)):
-        raise ValueError("augmentation produced non-finite samples")
-    return out.astype(np.float32)
+        raise ValueError(f"{what} produced non-finite samples")
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    return (out * (0.98 / peak) if peak > 0.98 else out).astype(np.float32)
 
 
 def formant_ratio_for(source_f0_hz: float, target_f0_hz: float, exponent: float = 0.2) -> float:
@@ -88,9 +90,4 @@ def shift_voice(audio: np.ndarray, sampling_rate: int, source_f0_hz: float, targ
     shifted = out.values[0][: len(audio)]
     if len(shifted) < len(audio):
         shifted = np.pad(shifted, (0, len(audio) - len(shifted)))
-    peak = float(np.max(np.abs(shifted))) if shifted.size else 0.0
-    if peak > 0.98:
-        shifted = shifted * (0.98 / peak)
-    if not np.all(np.isfinite(shifted)):
-        raise ValueError("voice shift produced non-finite samples")
-    return shifted.astype(np.float32)
+    return _within_full_scale(shifted, "voice shift")
