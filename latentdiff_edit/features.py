@@ -14,6 +14,8 @@ import parselmouth
 F0_FLOOR_HZ = 50.0
 F0_CEILING_HZ = 600.0
 SILENCE_DB = -50.0
+# A pause: a frame this far below the loudest one (tighter than `SILENCE_DB`, which keeps a real recording's noise floor).
+PAUSE_DB = -35.0
 
 
 def hz_to_semitones(f0_hz: np.ndarray, reference_hz: float = 100.0) -> np.ndarray:

@@ -126,6 +126,26 @@ def smooth_frame_mask(
     return mask.to(dtype)
 
 
+def active_spans(active: np.ndarray, margin: float = 0.0) -> list[tuple[float, float]]:
+    """
+    The runs of `True` in a per-frame array as `[start, end)` spans in frames, each widened by `margin` frames on both
+    sides and clipped to the sequence; runs that the widening joins become one span (for `smooth_frame_mask`, whose
+    ramps would otherwise dip where two spans overlap).
+    """
+    active = np.asarray(active, dtype=bool).reshape(-1)
+    if margin < 0 or not math.isfinite(margin):
+        raise ValueError(f"`margin` must be finite and non-negative, got {margin}")
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
+    spans = []
+    for start, end in zip(edges[::2], edges[1::2]):
+        start, end = max(0.0, float(start) - margin), min(float(len(active)), float(end) + margin)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
 def time_warp_latents(latents: torch.Tensor, num_frames: int, mode: str = "linear") -> torch.Tensor:
     """
     Resample `(batch, channels, frames)` latents along time to `num_frames` frames: `"linear"` interpolates

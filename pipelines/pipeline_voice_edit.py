@@ -22,7 +22,14 @@ from latentdiff_edit import latent_ops
 from latentdiff_edit.attributes import MEASURABLE, AttributeSchema, SourceAttributes, measure_source_attributes
 from latentdiff_edit.audio import DEFAULT_MAX_SECONDS, prepare_audio
 from latentdiff_edit.defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH  # noqa: F401
-from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones, semitones_to_hz
+from latentdiff_edit.features import (
+    PAUSE_DB,
+    extract_f0,
+    frame_energy_db,
+    hz_to_semitones,
+    semitones_to_hz,
+    speech_frames,
+)
 from latentdiff_edit.features import measure_attributes as measure_clip_attributes
 from latentdiff_edit.inversion import InversionEncoder
 from latentdiff_edit.latents import latent_snr_db
@@ -44,6 +51,11 @@ CODEC_OVERLAP_SECONDS = 1.0
 WINDOWS_PER_PASS = 8  # denoiser windows evaluated in one forward pass
 # An `edit_mask` span ramps from the source to the edit over this long, inside the span.
 MASK_RAMP_SECONDS = 0.05
+# `edit_region`: the source's frames that are speech (not a pause: within `PAUSE_DB` of its loudest frame) or voiced
+# (F0 > 0), widened on each side by the mask's ramp, so that every frame of the region gets the whole edit and the
+# ramp to the source lies in the pause.
+EDIT_REGIONS = ("speech", "voiced")
+EDIT_REGION_MARGIN_SECONDS = MASK_RAMP_SECONDS
 RATE_RANGE = (0.5, 2.0)
 RATE_WARP_MODE = "linear"  # how latent frames are resampled for a speaking-rate edit (`latent_ops.time_warp_latents`)
 # How the command line regenerates a rate edit (measured with scripts/measure_editing.py on LibriVox clips, shipped
@@ -511,6 +523,23 @@ class VoiceEditPipeline(DiffusionPipeline):
             mask[i, :num_frames] = True
         return warped, mask, samples
 
+    def _region_masks(self, edit_region: str | None, frames: Sequence[int],
+                      source: Sequence[SourceAttributes]) -> torch.Tensor | None:
+        """`edit_region` → per-frame weights `(B, T_max)` in [0, 1] (see `__call__`), or None for the whole clip."""
+        if edit_region is None or edit_region == "all":
+            return None
+        if edit_region not in EDIT_REGIONS:
+            raise ValueError(f"`edit_region` must be one of {('all', *EDIT_REGIONS)}, got {edit_region!r}")
+        frame_rate = self.sampling_rate / self.hop_length
+        weights = torch.zeros(len(frames), max(frames))
+        for i, num_frames in enumerate(frames):
+            region = source[i].f0_hz > 0 if edit_region == "voiced" else \
+                speech_frames(source[i].energy_db, silence_db=PAUSE_DB)
+            spans = latent_ops.active_spans(region[:num_frames], EDIT_REGION_MARGIN_SECONDS * frame_rate)
+            if spans:
+                weights[i, :num_frames] = latent_ops.smooth_frame_mask(num_frames, spans, MASK_RAMP_SECONDS * frame_rate)
+        return weights.to(self._execution_device)
+
     def _frame_masks(self, edit_mask, frames: Sequence[int]) -> torch.Tensor | None:
         """`edit_mask` → per-frame weights `(B, T_max)` in [0, 1] (see `__call__`), or None."""
         if edit_mask is None:
@@ -974,6 +1003,7 @@ class VoiceEditPipeline(DiffusionPipeline):
         batch_size: int = 1,
         rate: float | None = None,
         edit_mask=None,
+        edit_region: str | None = None,
         window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -1018,6 +1048,11 @@ class VoiceEditPipeline(DiffusionPipeline):
                 latents outside the mask are replaced by the source's (as DiffEdit and inpainting do; the mask ramps
                 over `MASK_RAMP_SECONDS` inside each span), so outside it the output is the codec's rendering of the
                 source and the seams are smooth; the target contours are the source's outside the mask.
+            edit_region (`str`, *optional*, defaults to `"all"`): which of the source's frames to edit (inside
+                `edit_mask`, which it narrows): `"all"`; `"speech"`, the frames that are not pauses (within 35 dB,
+                `PAUSE_DB`, of the source's loudest frame); or `"voiced"`, those with an F0; each region widened by
+                `EDIT_REGION_MARGIN_SECONDS`, so that pauses (and with `"voiced"` voiceless consonants) stay the
+                codec's rendering of the source, as with `edit_mask`.
             window_seconds (`float`, *optional*, defaults to `DEFAULT_WINDOW_SECONDS`): denoiser window when this call
                 inverts `audio` or generates (see `invert`); an `inversion` brings its own.
             generator (`torch.Generator`, *optional*): for the initial noise when generating.
@@ -1078,6 +1113,9 @@ class VoiceEditPipeline(DiffusionPipeline):
             target = [s.edited(*edits[i], values[i]) for i, s in enumerate(source)]
             frames = inversion.padding_mask.sum(-1).tolist()
             frame_mask = self._frame_masks(edit_mask, frames)
+            region_mask = self._region_masks(edit_region, frames, source)
+            if region_mask is not None:
+                frame_mask = region_mask if frame_mask is None else frame_mask * region_mask
             if frame_mask is not None:
                 if inversion.rate != 1.0:
                     raise ValueError("`edit_mask` edits a span in place; a speaking-rate edit retimes the whole clip")
@@ -1108,8 +1146,8 @@ class VoiceEditPipeline(DiffusionPipeline):
             # generation from noise: target attributes are given, the reference is the null condition
             if any(np.any(np.asarray(v) != d) for v, d in ((pitch_shift, 0.0), (intonation_scale, 1.0), (energy_shift, 0.0))):
                 raise ValueError("`pitch_shift`/`intonation_scale`/`energy_shift` edit a source: pass `audio` or `inversion`")
-            if rate not in (None, 1.0) or edit_mask is not None:
-                raise ValueError("`rate` and `edit_mask` edit a source: pass `audio` or `inversion`")
+            if rate not in (None, 1.0) or edit_mask is not None or edit_region not in (None, "all"):
+                raise ValueError("`rate`, `edit_mask` and `edit_region` edit a source: pass `audio` or `inversion`")
             guidance_reference, inversion_depth = "null", 1.0
             self._set_timbre(None, None)
             values = _per_item(attributes, batch_size if latents is None else latents.shape[0], "attributes")

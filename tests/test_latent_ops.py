@@ -79,3 +79,14 @@ def test_time_warp_f0_keeps_the_contour_shape_and_voicing():
     assert np.allclose(np.diff(semitones), np.diff(semitones).mean(), atol=0.02)  # still a straight glide
     energy = latent_ops.time_warp_contour(np.linspace(-60, -20, 120), 150)
     assert len(energy) == 150 and np.all(np.diff(energy) >= 0)
+
+
+def test_active_spans_widens_merges_and_clips():
+    active = np.array([0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1], dtype=bool)
+    assert latent_ops.active_spans(active) == [(1.0, 3.0), (6.0, 7.0), (12.0, 14.0)]
+    # widened by 1.5 frames: the first two runs touch and merge; the ends clip to the sequence
+    assert latent_ops.active_spans(active, 1.5) == [(0.0, 8.5), (10.5, 14.0)]
+    assert latent_ops.active_spans(np.zeros(5, dtype=bool), 2.0) == []
+    assert latent_ops.active_spans(np.ones(4, dtype=bool), 2.0) == [(0.0, 4.0)]
+    with pytest.raises(ValueError, match="`margin` must be finite and non-negative"):
+        latent_ops.active_spans(active, -1.0)

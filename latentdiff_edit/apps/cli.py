@@ -39,6 +39,7 @@ from .credentials import format_report, read_credentials, resolve_signing_key
 from .credentials import mime_type as credentials_mime_type
 from .editing import (
     EDIT_MODES,
+    EDIT_REGION_CHOICES,
     GUIDANCE_REFERENCES,
     INVERSION_METHODS,
     ClipEdit,
@@ -191,6 +192,9 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"guidance scale, 1 = no guidance (default {DEFAULT_GUIDANCE_SCALE:g})")
     parser.add_argument("--guidance_reference", choices=GUIDANCE_REFERENCES, default="source",
                         help="guide against the source's attributes or the null condition (default source)")
+    parser.add_argument("--region", choices=EDIT_REGION_CHOICES,
+                        help="which frames to edit: all; speech, so pauses stay as they are (default, except for "
+                             "--rate, which edits all); voiced, so voiceless consonants do too")
     parser.add_argument("--start", type=float, metavar="SEC", help="edit only from here (seconds)")
     parser.add_argument("--end", type=float, metavar="SEC", help="edit only up to here (seconds)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the input)")
@@ -240,6 +244,7 @@ def _settings(args) -> EditSettings:
         window_seconds=args.window,
         direction=args.direction,
         timbre=args.timbre,
+        region=args.region,
     )
     check_settings(settings)
     return settings

@@ -34,12 +34,18 @@ from ..audio import (
     read_audio_tags,
     save_audio,
 )
-from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
+from ..defaults import (
+    DEFAULT_EDIT_REGION,
+    DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_INVERSION_DEPTH,
+    DEFAULT_NUM_INFERENCE_STEPS,
+)
 from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semitones
 from ..features import measure_attributes
 from ..inversion import INVERSION_METHODS  # noqa: F401  (the command line's choices)
 from ..pipelines.pipeline_voice_edit import (
     DEFAULT_WINDOW_SECONDS,
+    EDIT_REGIONS,
     RATE_GUIDANCE_SCALE,
     RATE_INVERSION_DEPTH,
     RATE_RANGE,
@@ -48,6 +54,7 @@ from .credentials import SigningKey, resolve_signing_key, sign_file
 from .credentials import mime_type as credentials_mime_type
 
 EDIT_MODES = ("cfg", "direction")
+EDIT_REGION_CHOICES = ("all", *EDIT_REGIONS)
 GUIDANCE_REFERENCES = ("source", "null")
 OPTIMIZED_INVERSIONS = ("null-opt", "latent-opt")
 # Peaks at or above this count as clipped (16-bit full scale is 32767 / 32768 = 0.99997).
@@ -101,6 +108,10 @@ class EditSettings:
         window_seconds (`float`, *optional*, defaults to the pipeline's `DEFAULT_WINDOW_SECONDS`): denoiser window.
         timbre (`bool`, *optional*, defaults to `True`): for a model with a timbre condition, hold the source's voice
             fixed while the attributes move; False edits with the null timbre.
+        region (`str`, *optional*): which frames of the source (or of its segment) are edited: `"all"`, `"speech"`
+            (pauses stay the codec's rendering of the source) or `"voiced"` (so do voiceless consonants); the
+            pipeline's `edit_region`. Defaults to `DEFAULT_EDIT_REGION` (`"speech"`), and to `"all"` for a
+            speaking-rate edit, which retimes every frame.
     """
 
     mode: str = "cfg"
@@ -116,6 +127,7 @@ class EditSettings:
     window_seconds: float | None = DEFAULT_WINDOW_SECONDS
     direction: str | None = None
     timbre: bool = True
+    region: str | None = None
 
 
 @dataclass
@@ -221,6 +233,8 @@ def check_settings(settings: EditSettings) -> None:
     if settings.window_seconds is not None and not (math.isfinite(settings.window_seconds) and
                                                     settings.window_seconds > 0):
         raise ValueError(f"window must be a positive number of seconds, got {settings.window_seconds}")
+    if settings.region is not None and settings.region not in EDIT_REGION_CHOICES:
+        raise ValueError(f"region must be one of {EDIT_REGION_CHOICES}, got {settings.region!r}")
     if settings.segment is not None:
         start, end = settings.segment
         if start is not None and not start >= 0:
@@ -240,6 +254,8 @@ def prepare_job(path: str | os.PathLike, sampling_rate: int, settings: EditSetti
     path = Path(path)
     if settings.segment is not None and edit.rate != 1.0:
         raise ValueError("--rate retimes the whole file; it cannot be combined with --start/--end")
+    if settings.region not in (None, "all") and edit.rate != 1.0:
+        raise ValueError(f"--rate retimes the whole file; it cannot be combined with --region {settings.region}")
     audio, input_rate = load_audio(path, max_seconds=settings.max_seconds)
     source = prepare_audio(audio, input_rate, sampling_rate, max_seconds=settings.max_seconds, name=str(path)).numpy()
     start, end = 0, len(source)
@@ -283,6 +299,7 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
             intonation_scale=[jobs[i].edit.intonation_scale for i in group],
             attributes=[jobs[i].edit.attributes for i in group],
             edit_mask=[_mask(jobs[i]) for i in group],
+            edit_region=settings.region,
             direction=settings.direction,
             strength=settings.strength,
             guidance_scale=settings.guidance_scale,
@@ -298,11 +315,12 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
 
 def rate_settings(settings: EditSettings, rate: float) -> EditSettings:
     """The settings a speaking-rate edit regenerates with: its own depth, and guidance against the null condition
-    (the time-warped source is no recording to guide against), as measured by `scripts/measure_editing.py`."""
+    (the time-warped source is no recording to guide against), as measured by `scripts/measure_editing.py`, over
+    every frame; an in-place edit gets the default region when none is set."""
     if rate == 1.0:
-        return settings
+        return settings if settings.region is not None else replace(settings, region=DEFAULT_EDIT_REGION)
     return replace(settings, inversion_depth=RATE_INVERSION_DEPTH, guidance_reference="null",
-                   guidance_scale=max(settings.guidance_scale, RATE_GUIDANCE_SCALE))
+                   guidance_scale=max(settings.guidance_scale, RATE_GUIDANCE_SCALE), region="all")
 
 
 def _invert(pipe, jobs: Sequence[EditJob], settings: EditSettings):
@@ -335,6 +353,7 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
         pitch_shift=job.edit.pitch_shift,
         intonation_scale=job.edit.intonation_scale,
         edit_mask=[_mask(job)],
+        edit_region=rate_settings(settings, job.edit.rate).region,
         direction=direction,
         strength=settings.strength,
         guidance_scale=settings.guidance_scale,
@@ -424,6 +443,8 @@ def provenance_record(model: str, job: EditJob, settings: EditSettings, operatio
                   inversion=settings.inversion)
     if not settings.timbre:
         record["timbre"] = False
+    if settings.region != "all":
+        record["region"] = settings.region
     if settings.segment is not None:
         record["segment"] = [round(job.start / job.sampling_rate, 3), round(job.end / job.sampling_rate, 3)]
     if measured:
@@ -504,6 +525,7 @@ def describe_edit(edit: ClipEdit, settings: EditSettings) -> str:
     parts += [f"{name}={value}" for name, value in edit.attributes.items()]
     how = (f"direction, strength {settings.strength:g}" if settings.mode == "direction" else "cfg") + (
         f", guidance {settings.guidance_scale:g} against {settings.guidance_reference}")
+    region = {"all": "", "speech": "; pauses kept", "voiced": "; voiced frames only"}[
+        rate_settings(settings, edit.rate).region]
     return (f"{', '.join(parts)} ({how}; {settings.inversion.upper()} inversion, {settings.num_inference_steps} steps, "
-            f"depth {settings.inversion_depth:g}, "
-            f"seed {settings.seed})")
+            f"depth {settings.inversion_depth:g}, seed {settings.seed}{region})")

@@ -22,7 +22,15 @@ import numpy as np
 import torch
 import torchaudio
 
-from ..features import F0_CEILING_HZ, F0_FLOOR_HZ, extract_f0, frame_energy_db, measure_attributes, speech_frames
+from ..features import (
+    F0_CEILING_HZ,
+    F0_FLOOR_HZ,
+    PAUSE_DB,
+    extract_f0,
+    frame_energy_db,
+    measure_attributes,
+    speech_frames,
+)
 from ._optional import import_optional, is_available
 
 # Lengths that differ by more than this fraction are aligned with DTW instead of on time.
@@ -738,7 +746,6 @@ def log_mel_distance(audio_a: np.ndarray, audio_b: np.ndarray, sampling_rate: in
     num_frames = min(len(log_mel_a), len(log_mel_b))
     return float(np.mean(np.abs(log_mel_a[:num_frames] - log_mel_b[:num_frames])))
 
-PAUSE_DB = -35.0  # a pause: a frame this far below the loudest one (see `silent_frame_energy_excess_db`)
 
 
 def silent_frame_energy_excess_db(

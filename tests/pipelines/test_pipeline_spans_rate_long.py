@@ -147,8 +147,40 @@ def test_edit_mask_forms_and_errors():
         run([None, None, None])
     with pytest.raises(ValueError, match="frame weights must have shape"):
         run(torch.ones(2, 5))
-    with pytest.raises(ValueError, match="`rate` and `edit_mask` edit a source"):
+    with pytest.raises(ValueError, match="`rate`, `edit_mask` and `edit_region` edit a source"):
         pipe(num_frames=16, edit_mask=(0.0, 0.1))
+
+
+@pytest.mark.parametrize("region", ["speech", "voiced"])
+def test_named_edit_region_keeps_pauses_the_codec_rendering(region):
+    pipe = get_pipeline()
+    tone = lambda hz, seconds, seed: harmonic_tone(hz, seconds, SR, seed=seed)  # noqa: E731
+    noise = 0.3 * np.random.default_rng(0).standard_normal(int(0.3 * SR)).astype(np.float32)  # voiceless, loud
+    audio = np.concatenate([tone(150.0, 0.4, 1), np.zeros(int(0.5 * SR), np.float32), noise, tone(180.0, 0.4, 2)])
+    inversion = pipe.invert(audio, SR, num_inference_steps=4, inversion_depth=0.75)
+    frame_rate = SR / pipe.hop_length
+    margin = pipeline_voice_edit.EDIT_REGION_MARGIN_SECONDS
+    output = pipe(inversion=inversion, pitch_shift=4.0, edit_region=region, output_type="latent").audios
+    source = inversion.source_latents
+    pause = slice(round((0.4 + margin + 0.02) * frame_rate), round((0.9 - margin - 0.02) * frame_rate))
+    torch.testing.assert_close(output[..., pause], source[..., pause], atol=0, rtol=0)  # the pause is untouched
+    first = slice(round(0.1 * frame_rate), round(0.3 * frame_rate))  # inside the first tone: edited
+    assert (output[..., first] - source[..., first]).abs().mean() > 1e-3
+    noise_frames = slice(round((0.9 + margin + 0.02) * frame_rate), round((1.2 - margin - 0.02) * frame_rate))
+    changed = (output[..., noise_frames] - source[..., noise_frames]).abs().amax()
+    if region == "voiced":  # voiceless frames stay the source's
+        assert changed == 0
+    else:  # speech: the noise burst is loud, so it is edited
+        assert changed > 0
+    # inside a span, the region narrows it: the second tone is outside the span and stays the source's
+    spanned = pipe(inversion=inversion, pitch_shift=4.0, edit_mask=(0.0, 0.5), edit_region=region,
+                   output_type="latent").audios
+    torch.testing.assert_close(spanned[..., pause.start :], source[..., pause.start :], atol=0, rtol=0)
+    assert (spanned[..., first] - source[..., first]).abs().mean() > 1e-3
+    with pytest.raises(ValueError, match=r"`edit_region` must be one of \('all', 'speech', 'voiced'\), got 'pauses'"):
+        pipe(inversion=inversion, edit_region="pauses")
+    with pytest.raises(ValueError, match="`rate`, `edit_mask` and `edit_region` edit a source"):
+        pipe(num_frames=16, edit_region="speech")
 
 
 # ------------------------------------------------------------------------------------------------ speaking rate
@@ -186,5 +218,5 @@ def test_rate_errors():
         pipe(inversion=inversion, rate=1.0)
     with pytest.raises(ValueError, match="speaking-rate edit retimes the whole clip"):
         pipe(inversion=inversion, edit_mask=(0.0, 0.2))
-    with pytest.raises(ValueError, match="`rate` and `edit_mask` edit a source"):
+    with pytest.raises(ValueError, match="`rate`, `edit_mask` and `edit_region` edit a source"):
         pipe(num_frames=16, rate=1.25)

@@ -88,6 +88,31 @@ def test_segment_edit_keeps_the_rest(tiny_pipeline_dir, clip, tmp_path, capsys):
     assert status == 2 and "segment 0.5-2 s is not inside" in err
 
 
+def test_region_speech_keeps_the_pause(tiny_pipeline_dir, tmp_path, capsys):
+    path = tmp_path / "two_words.wav"
+    pause = np.zeros(int(0.5 * SR), dtype=np.float32)
+    sf.write(path, np.concatenate([harmonic_tone(150.0, 0.4, SR), pause, harmonic_tone(180.0, 0.4, SR, seed=1)]), SR,
+             subtype="FLOAT")
+    output = tmp_path / "region.wav"
+    status, out, err = run(["edit", path, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--pitch", 4,
+                            "--region", "speech"], capsys)
+    assert status == 0, err
+    assert "pauses kept" in out and read_provenance(output)["region"] == "speech"
+    source, _ = sf.read(path)
+    edited, _ = sf.read(output)
+    pipe = VoiceEditPipeline.from_pretrained(tiny_pipeline_dir)
+    latents, _, num_samples = pipe.encode_audio([torch.from_numpy(source.astype(np.float32))])
+    round_trip = pipe.decode_latents(latents, num_samples)[0].numpy()
+    middle = slice(round(0.6 * SR), round(0.7 * SR))  # the pause, past the region's margin and the decoder's reach
+    assert np.abs(edited[middle] - round_trip[middle]).max() < 1e-3  # with --region all: 6e-3
+    words = slice(round(0.1 * SR), round(0.3 * SR))
+    assert np.abs(edited[words] - round_trip[words]).max() > 0.01
+
+    status, _, err = run(["edit", path, "-o", tmp_path / "x.wav", "--model", tiny_pipeline_dir, "--rate", 1.25,
+                          "--region", "speech"], capsys)
+    assert status == 2 and "cannot be combined with --region speech" in err
+
+
 def test_direction_mode(tiny_pipeline_dir, clip, tmp_path, capsys):
     output = tmp_path / "direction.wav"
     status, _, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--mode",

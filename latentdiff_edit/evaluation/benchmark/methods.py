@@ -151,7 +151,7 @@ def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndar
         return np.asarray(audio, dtype=np.float32), {}
     generator = torch.Generator("cpu").manual_seed(args.seed)
     common = dict(inversion=inversion, guidance_scale=args.guidance, guidance_reference=args.guidance_reference,
-                  generator=generator, output_type="np")
+                  generator=generator, output_type="np", edit_region=args.edit_region)
     if method == "cfg":
         output = pipe(pitch_shift=edit.pitch_shift, intonation_scale=edit.intonation_scale,
                       attributes=edit.attributes or None, **common)

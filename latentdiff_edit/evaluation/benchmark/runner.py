@@ -68,10 +68,11 @@ from tqdm.auto import tqdm
 
 from ... import __version__
 from ...audio import DEFAULT_MAX_SECONDS
-from ...defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ...defaults import DEFAULT_EDIT_REGION, DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
 from ...latents import latent_snr_db
 from ...loading import model_label, resolve_model
 from ...pipelines import VoiceEditPipeline
+from ...pipelines.pipeline_voice_edit import EDIT_REGIONS
 from .._optional import is_available
 from ..metrics import f0_rmse_semitones, f0_spread_semitones, log_mel_distance, median_f0, mel_cepstral_distance
 from .clips import plan_clips, read_clip, read_clips
@@ -123,6 +124,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--guidance_reference", choices=["source", "null"], default="source",
                         help="Guide the model edits against the source's attributes or the null condition.")
     parser.add_argument("--inversion", choices=["ddim", "ddpm"], default="ddim", help="Inversion method.")
+    parser.add_argument("--edit_region", choices=["all", *EDIT_REGIONS], default=DEFAULT_EDIT_REGION,
+                        help="Which of the source's frames the model edits (`edit_region`; default as the command line).")
     parser.add_argument("--no_timbre", action="store_true",
                         help="Edit with the null timbre (models with a timbre condition): the with/without comparison.")
     parser.add_argument("--asr", choices=ASR_CHOICES, default="auto",
