@@ -23,3 +23,11 @@ DEFAULT_NUM_INFERENCE_STEPS = 12
 # 0.957 / 0.969 -> 0.997 / 0.969; achieved shift, speaker similarity and WER unchanged. Speaking-rate edits retime
 # every frame and use "all".
 DEFAULT_EDIT_REGION = "speech"
+
+# How the command line inverts ("auto"): edit-friendly DDPM inversion for an edit that lowers the pitch, DDIM for any
+# other. The model cannot draw F0 below about 85 Hz from DDIM noise (scripts/measure_editing.py --sections f0range),
+# so -3 st edits of the LibriVox reader (81-104 Hz) went an octave up on 2 of 5 clips (+8.9 st; median -1.88); the
+# DDPM noise maps carry the source's fine structure and land all five (-2.74, -1.26, -2.32, -2.90, -2.64; median
+# -2.64). Raising the pitch, DDIM and DDPM land alike (+3.09 / +3.10) and DDIM keeps the better Whisper WER (0.74 vs
+# 1.07). Validation voices (14 clips, scripts/tune_edit_defaults.py): DDPM -3.01 / +2.95, DDIM -2.93 / +2.92.
+DEFAULT_INVERSION = "auto"

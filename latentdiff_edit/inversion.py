@@ -38,6 +38,13 @@ from torch import nn
 INVERSION_METHODS = ("ddim", "ddpm", "null-opt", "latent-opt", "encoder")
 
 
+def auto_inversion_method(pitch_shift: float, rate: float = 1.0) -> str:
+    """What `"auto"` inversion runs for an edit: edit-friendly DDPM inversion when it lowers the pitch in place (its
+    noise maps carry the source's fine structure, where DDIM noise lets the model fall an octave short of a low F0),
+    DDIM otherwise (`latentdiff_edit.defaults.DEFAULT_INVERSION` has the measurements)."""
+    return "ddpm" if pitch_shift < 0 and rate == 1.0 else "ddim"
+
+
 def prediction_to_epsilon(
     prediction: torch.Tensor, sample: torch.Tensor, alpha_prod: torch.Tensor, prediction_type: str
 ) -> torch.Tensor:

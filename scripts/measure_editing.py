@@ -227,7 +227,7 @@ def section_rate(pipe, clips, config, args) -> list[dict]:
         sound = parselmouth.Sound(x.astype(np.float64), sampling_frequency=sr)
         return call(sound, "Lengthen (overlap-add)", F0_FLOOR_HZ, F0_CEILING_HZ, 1.0 / rate).values[0]
 
-    # the command line's rate edit: its own depth, guidance against the null condition (`editing.rate_settings`)
+    # the command line's rate edit: its own depth, guidance against the null condition (`editing.job_settings`)
     from latentdiff_edit.pipelines.pipeline_voice_edit import RATE_GUIDANCE_SCALE, RATE_INVERSION_DEPTH
 
     rate_config = {**config, "depth": args.rate_depth or RATE_INVERSION_DEPTH, "reference": "null",

@@ -31,8 +31,9 @@ from transformers.utils import logging as transformers_logging
 
 from .. import __version__
 from ..audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
-from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
+from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
 from ..directions import resolve_direction
+from ..inversion import auto_inversion_method
 from ..loading import load_pipeline, model_label
 from ..pipelines.pipeline_voice_edit import DEFAULT_WINDOW_SECONDS
 from .credentials import format_report, read_credentials, resolve_signing_key
@@ -41,7 +42,7 @@ from .editing import (
     EDIT_MODES,
     EDIT_REGION_CHOICES,
     GUIDANCE_REFERENCES,
-    INVERSION_METHODS,
+    INVERSION_CHOICES,
     ClipEdit,
     EditSettings,
     check_clip_edit,
@@ -154,11 +155,13 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=float, default=DEFAULT_INVERSION_DEPTH,
                         help=f"fraction of the schedule to invert, in (0, 1] (default {DEFAULT_INVERSION_DEPTH})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pipeline's generator (default 0)")
-    parser.add_argument("--inversion", choices=INVERSION_METHODS, default="ddim",
+    parser.add_argument("--inversion", choices=INVERSION_CHOICES, default=DEFAULT_INVERSION,
                         help="ddim: deterministic DDIM inversion; ddpm: edit-friendly DDPM inversion, exact "
                              "reconstruction whatever the model, seeded by --seed; null-opt: per-step optimized "
                              "reference condition; latent-opt: optimized inverted latents (both for the edit's "
-                             "guidance); encoder: the model's inversion encoder, one pass (default ddim)")
+                             "guidance); encoder: the model's inversion encoder, one pass; auto (default): ddpm for "
+                             "an edit that lowers the pitch (the model falls an octave short of low F0 from DDIM "
+                             "noise), ddim otherwise")
     parser.add_argument("--max_seconds", type=float, default=None,
                         help="refuse files longer than this (default: no limit; long files are edited in windows)")
     parser.add_argument("--no-timbre", dest="timbre", action="store_false",
@@ -248,6 +251,11 @@ def _settings(args) -> EditSettings:
     )
     check_settings(settings)
     return settings
+
+
+def _unedited_inversion(method: str) -> str:
+    """The inversion a command that moves no attribute (reconstruct, directions) runs for `--inversion`."""
+    return auto_inversion_method(pitch_shift=0.0) if method == "auto" else method
 
 
 def _check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
@@ -350,7 +358,8 @@ def _directions(args) -> int:
     pipe = _load(args)
     sampling_rate = pipe.sampling_rate
     clips = [prepare_job(path, sampling_rate, EditSettings(), ClipEdit()).source for path in args.input]
-    invert = {"num_inference_steps": args.steps, "inversion_depth": args.depth, "method": args.inversion,
+    invert = {"num_inference_steps": args.steps, "inversion_depth": args.depth,
+              "method": _unedited_inversion(args.inversion),
               "window_seconds": None}
     if len(clips) == 1:
         inversion = pipe.invert(clips[0], sampling_rate, **invert)
@@ -428,7 +437,8 @@ def _reconstruct(args) -> int:
         output_format(output_path)
         credentials = _credentials(args, output_path)
     settings = EditSettings(num_inference_steps=args.steps, inversion_depth=args.depth, seed=args.seed,
-                            inversion=args.inversion, max_seconds=args.max_seconds, window_seconds=args.window)
+                            inversion=_unedited_inversion(args.inversion),
+                            max_seconds=args.max_seconds, window_seconds=args.window)
     check_settings(settings)
     pipe = _load(args)
     job = prepare_job(input_path, pipe.sampling_rate, settings, ClipEdit())

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..audio import DEFAULT_MAX_SECONDS, save_audio
-from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
+from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
 from ..pipelines.pipeline_voice_edit import RATE_RANGE
 from .editing import (
     EDIT_MODES,
     GUIDANCE_REFERENCES,
-    INVERSION_METHODS,
+    INVERSION_CHOICES,
     ClipEdit,
     EditSettings,
     check_clip_edit,
@@ -279,7 +279,8 @@ def build_demo(pipe, model: str | None = None, max_seconds: float = DEFAULT_MAX_
                     inputs["steps"] = gr.Slider(1, 200, value=DEFAULT_STEPS, step=1, label="Steps (full schedule)")
                     inputs["depth"] = gr.Slider(0.05, 1, value=DEFAULT_INVERSION_DEPTH, step=0.05,
                                                 label="Inversion depth (fraction of the schedule)")
-                    inputs["inversion"] = gr.Radio(list(INVERSION_METHODS), value="ddim", label="Inversion method")
+                    inputs["inversion"] = gr.Radio(list(INVERSION_CHOICES), value=DEFAULT_INVERSION,
+                                                   label="Inversion method")
                     inputs["seed"] = gr.Number(value=0, precision=0, label="Seed")
                     with gr.Row():
                         inputs["start"] = gr.Textbox(value="", label="Edit from (s)", placeholder="the start")
@@ -341,7 +342,7 @@ def _form_to_edit(schema, values: dict, max_seconds: float) -> tuple[ClipEdit, E
         num_inference_steps=int(values.get("steps", DEFAULT_STEPS)),
         inversion_depth=float(values.get("depth", DEFAULT_INVERSION_DEPTH)),
         seed=0 if seed is None else int(seed),
-        inversion=values.get("inversion", "ddim"),
+        inversion=values.get("inversion", DEFAULT_INVERSION),
         max_seconds=max_seconds,
         segment=None if start is None and end is None else (start, end),
     )

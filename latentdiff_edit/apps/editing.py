@@ -37,12 +37,13 @@ from ..audio import (
 from ..defaults import (
     DEFAULT_EDIT_REGION,
     DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_INVERSION,
     DEFAULT_INVERSION_DEPTH,
     DEFAULT_NUM_INFERENCE_STEPS,
 )
 from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semitones
 from ..features import measure_attributes
-from ..inversion import INVERSION_METHODS  # noqa: F401  (the command line's choices)
+from ..inversion import INVERSION_METHODS, auto_inversion_method
 from ..pipelines.pipeline_voice_edit import (
     DEFAULT_WINDOW_SECONDS,
     EDIT_REGIONS,
@@ -55,6 +56,7 @@ from .credentials import mime_type as credentials_mime_type
 
 EDIT_MODES = ("cfg", "direction")
 EDIT_REGION_CHOICES = ("all", *EDIT_REGIONS)
+INVERSION_CHOICES = ("auto", *INVERSION_METHODS)  # auto: DDPM for an edit that lowers the pitch, else DDIM
 GUIDANCE_REFERENCES = ("source", "null")
 OPTIMIZED_INVERSIONS = ("null-opt", "latent-opt")
 # Peaks at or above this count as clipped (16-bit full scale is 32767 / 32768 = 0.99997).
@@ -98,9 +100,11 @@ class EditSettings:
             schedule.
         inversion_depth (`float`, *optional*, defaults to `DEFAULT_INVERSION_DEPTH`): fraction of it inverted.
         seed (`int`, *optional*, defaults to 0): seed of the pipeline's generator (and of DDPM inversion's noise).
-        inversion (`str`, *optional*, defaults to `"ddim"`): `"ddim"`, `"ddpm"` (edit-friendly DDPM inversion:
-            exact reconstruction whatever the model), `"null-opt"` or `"latent-opt"` (optimized for the edit's
-            guidance and reference), or `"encoder"` (the model's inversion encoder); see `latentdiff_edit.inversion`.
+        inversion (`str`, *optional*, defaults to `DEFAULT_INVERSION`, `"auto"`): `"ddim"`, `"ddpm"` (edit-friendly
+            DDPM inversion: exact reconstruction whatever the model), `"null-opt"` or `"latent-opt"` (optimized for
+            the edit's guidance and reference), `"encoder"` (the model's inversion encoder; see
+            `latentdiff_edit.inversion`), or `"auto"`: DDPM for an edit that lowers the pitch, DDIM otherwise
+            (`job_settings`).
         max_seconds (`float`, *optional*): refuse files longer than this (no limit by default: long files are
             edited window by window, with memory bounded by the window).
         segment (`tuple[float | None, float | None]`, *optional*): edit only `(start, end)` seconds of each file;
@@ -121,7 +125,7 @@ class EditSettings:
     num_inference_steps: int = DEFAULT_NUM_INFERENCE_STEPS
     inversion_depth: float = DEFAULT_INVERSION_DEPTH
     seed: int = 0
-    inversion: str = "ddim"
+    inversion: str = DEFAULT_INVERSION
     max_seconds: float | None = None
     segment: tuple[float | None, float | None] | None = None
     window_seconds: float | None = DEFAULT_WINDOW_SECONDS
@@ -218,8 +222,8 @@ def check_settings(settings: EditSettings) -> None:
         raise ValueError(f"mode must be one of {EDIT_MODES}, got {settings.mode!r}")
     if settings.guidance_reference not in GUIDANCE_REFERENCES:
         raise ValueError(f"guidance reference must be one of {GUIDANCE_REFERENCES}, got {settings.guidance_reference!r}")
-    if settings.inversion not in INVERSION_METHODS:
-        raise ValueError(f"inversion must be one of {INVERSION_METHODS}, got {settings.inversion!r}")
+    if settings.inversion not in INVERSION_CHOICES:
+        raise ValueError(f"inversion must be one of {INVERSION_CHOICES}, got {settings.inversion!r}")
     if settings.num_inference_steps < 1:
         raise ValueError(f"steps must be a positive integer, got {settings.num_inference_steps}")
     if not 0 < settings.inversion_depth <= 1:
@@ -289,9 +293,10 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
         return [_with_report(pipe, job, result, settings) if report else result for job, result in zip(jobs, results)]
     results = {}
     run_settings = settings
-    for rate in dict.fromkeys(job.edit.rate for job in jobs):
-        group = [i for i, job in enumerate(jobs) if job.edit.rate == rate]
-        settings = rate_settings(run_settings, rate)
+    keys = [(job.edit.rate, job_settings(settings, job.edit).inversion) for job in jobs]  # one inversion per group
+    for key in dict.fromkeys(keys):
+        group = [i for i, k in enumerate(keys) if k == key]
+        settings = job_settings(run_settings, jobs[group[0]].edit)
         inversion = _invert(pipe, [jobs[i] for i in group], settings)
         output = pipe(
             inversion=inversion,
@@ -313,14 +318,22 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
     return [_with_report(pipe, jobs[i], results[i], run_settings) if report else results[i] for i in range(len(jobs))]
 
 
-def rate_settings(settings: EditSettings, rate: float) -> EditSettings:
-    """The settings a speaking-rate edit regenerates with: its own depth, and guidance against the null condition
-    (the time-warped source is no recording to guide against), as measured by `scripts/measure_editing.py`, over
-    every frame; an in-place edit gets the default region when none is set."""
-    if rate == 1.0:
-        return settings if settings.region is not None else replace(settings, region=DEFAULT_EDIT_REGION)
-    return replace(settings, inversion_depth=RATE_INVERSION_DEPTH, guidance_reference="null",
-                   guidance_scale=max(settings.guidance_scale, RATE_GUIDANCE_SCALE), region="all")
+def job_settings(settings: EditSettings, edit: ClipEdit) -> EditSettings:
+    """
+    The settings one clip's edit runs with. A speaking-rate edit regenerates every frame from a DDIM inversion at its
+    own depth, with guidance against the null condition (the time-warped source is no recording to guide against),
+    as measured by `scripts/measure_editing.py`. An in-place edit gets the default region when none is set, and
+    `inversion="auto"` becomes edit-friendly DDPM inversion when the edit lowers the pitch, DDIM otherwise
+    (`latentdiff_edit.defaults.DEFAULT_INVERSION` has the measurements).
+    """
+    if edit.rate != 1.0:
+        return replace(settings, inversion_depth=RATE_INVERSION_DEPTH, guidance_reference="null",
+                       guidance_scale=max(settings.guidance_scale, RATE_GUIDANCE_SCALE), region="all",
+                       inversion=auto_inversion_method(edit.pitch_shift, edit.rate) if settings.inversion == "auto"
+                       else settings.inversion)
+    inversion = auto_inversion_method(edit.pitch_shift) if settings.inversion == "auto" else settings.inversion
+    return replace(settings, region=DEFAULT_EDIT_REGION if settings.region is None else settings.region,
+                   inversion=inversion)
 
 
 def _invert(pipe, jobs: Sequence[EditJob], settings: EditSettings):
@@ -344,6 +357,7 @@ def _mask(job: EditJob) -> tuple[float, float] | None:
 def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResult:
     if not job.edit.attributes:
         raise ValueError("direction mode needs at least one target attribute (--set NAME=VALUE)")
+    settings = job_settings(settings, job.edit)
     inversion = _invert(pipe, [job], settings)
     measured = inversion.source_attributes[0].values
     start, end = direction_endpoints(pipe.schema, measured, job.edit.attributes)
@@ -353,7 +367,7 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
         pitch_shift=job.edit.pitch_shift,
         intonation_scale=job.edit.intonation_scale,
         edit_mask=[_mask(job)],
-        edit_region=rate_settings(settings, job.edit.rate).region,
+        edit_region=settings.region,
         direction=direction,
         strength=settings.strength,
         guidance_scale=settings.guidance_scale,
@@ -428,7 +442,7 @@ def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict
 def provenance_record(model: str, job: EditJob, settings: EditSettings, operation: str = "edit",
                       measured: dict | None = None) -> dict:
     """The provenance an output carries: toolkit version, model, source file, edits, seed, steps, depth."""
-    settings = rate_settings(settings, job.edit.rate)  # what a rate edit actually ran with
+    settings = job_settings(settings, job.edit)  # what the edit actually ran with
     record = {"tool": SOFTWARE_NAME, "version": __version__, "operation": operation, "model": str(model),
               "source": job.path.name}
     if operation == "edit":
@@ -519,13 +533,13 @@ def read_provenance(path: str | os.PathLike) -> dict | None:
 
 
 def describe_edit(edit: ClipEdit, settings: EditSettings) -> str:
-    """One line for people: what is being done."""
+    """One line for people: what is being done (with the settings it runs with, `job_settings`)."""
+    settings = job_settings(settings, edit)
     parts = [f"pitch {edit.pitch_shift:+g} st", f"intonation x{edit.intonation_scale:g}"]
     parts += [f"rate x{edit.rate:g}"] if edit.rate != 1.0 else []
     parts += [f"{name}={value}" for name, value in edit.attributes.items()]
     how = (f"direction, strength {settings.strength:g}" if settings.mode == "direction" else "cfg") + (
         f", guidance {settings.guidance_scale:g} against {settings.guidance_reference}")
-    region = {"all": "", "speech": "; pauses kept", "voiced": "; voiced frames only"}[
-        rate_settings(settings, edit.rate).region]
+    region = {"all": "", "speech": "; pauses kept", "voiced": "; voiced frames only"}[settings.region]
     return (f"{', '.join(parts)} ({how}; {settings.inversion.upper()} inversion, {settings.num_inference_steps} steps, "
             f"depth {settings.inversion_depth:g}, seed {settings.seed}{region})")

@@ -113,6 +113,38 @@ def test_region_speech_keeps_the_pause(tiny_pipeline_dir, tmp_path, capsys):
     assert status == 2 and "cannot be combined with --region speech" in err
 
 
+def test_auto_inversion_lowers_the_pitch_from_ddpm_noise(tiny_pipeline_dir, clip, tmp_path, capsys):
+    from latentdiff_edit.apps.editing import ClipEdit, EditSettings, edit_jobs, job_settings, prepare_job
+    from latentdiff_edit.inversion import auto_inversion_method
+
+    assert [auto_inversion_method(-3.0), auto_inversion_method(3.0), auto_inversion_method(0.0)] == \
+        ["ddpm", "ddim", "ddim"]
+    assert auto_inversion_method(-3.0, rate=1.25) == "ddim"
+    settings = EditSettings(num_inference_steps=2)
+    assert settings.inversion == "auto" and settings.region is None
+    down, up = job_settings(settings, ClipEdit(pitch_shift=-2.0)), job_settings(settings, ClipEdit(pitch_shift=2.0))
+    assert (down.inversion, down.region, up.inversion, up.region) == ("ddpm", "speech", "ddim", "speech")
+    faster = job_settings(settings, ClipEdit(pitch_shift=-2.0, rate=1.25))
+    assert (faster.inversion, faster.region, faster.guidance_reference) == ("ddim", "all", "null")
+
+    # one batch with a lowering and a raising edit: each runs with its own inversion, as alone
+    pipe = VoiceEditPipeline.from_pretrained(tiny_pipeline_dir)
+    pipe.set_progress_bar_config(disable=True)
+    jobs = [prepare_job(clip, SR, settings, ClipEdit(pitch_shift=p)) for p in (-2.0, 2.0)]
+    both = edit_jobs(pipe, jobs, settings, report=False)
+    alone = [edit_jobs(pipe, [job], EditSettings(num_inference_steps=2, inversion=method), report=False)[0]
+             for job, method in zip(jobs, ("ddpm", "ddim"))]
+    for a, b in zip(both, alone):
+        np.testing.assert_allclose(a.audio, b.audio, atol=1e-6)
+    assert np.abs(both[0].audio - both[1].audio).max() > 1e-3
+
+    output = tmp_path / "down.wav"
+    status, out, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--pitch", -2],
+                           capsys)
+    assert status == 0, err
+    assert "DDPM inversion" in out and read_provenance(output)["inversion"] == "ddpm"
+
+
 def test_direction_mode(tiny_pipeline_dir, clip, tmp_path, capsys):
     output = tmp_path / "direction.wav"
     status, _, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--mode",

@@ -68,7 +68,8 @@ from tqdm.auto import tqdm
 
 from ... import __version__
 from ...audio import DEFAULT_MAX_SECONDS
-from ...defaults import DEFAULT_EDIT_REGION, DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION_DEPTH
+from ...defaults import DEFAULT_EDIT_REGION, DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_INVERSION_DEPTH
+from ...inversion import auto_inversion_method
 from ...latents import latent_snr_db
 from ...loading import model_label, resolve_model
 from ...pipelines import VoiceEditPipeline
@@ -123,7 +124,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE, help="Guidance scale of the model edits.")
     parser.add_argument("--guidance_reference", choices=["source", "null"], default="source",
                         help="Guide the model edits against the source's attributes or the null condition.")
-    parser.add_argument("--inversion", choices=["ddim", "ddpm"], default="ddim", help="Inversion method.")
+    parser.add_argument("--inversion", choices=["auto", "ddim", "ddpm"], default=DEFAULT_INVERSION,
+                        help="Inversion method (auto: DDPM for edits that lower the pitch, DDIM otherwise; the "
+                             "command line's default).")
     parser.add_argument("--edit_region", choices=["all", *EDIT_REGIONS], default=DEFAULT_EDIT_REGION,
                         help="Which of the source's frames the model edits (`edit_region`; default as the command line).")
     parser.add_argument("--no_timbre", action="store_true",
@@ -192,14 +195,24 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
         outputs.append(entry)
         examples[("codec", NO_EDIT.label)] = codec_audio
 
-    # Inversion, once per clip: every model edit and the reconstruction start from it.
-    inversion_cost = {}
-    with measure_cost(inversion_cost, duration, device):
-        inversion = pipe.invert(torch.from_numpy(source), sr, attributes=source_labels(pipe.schema, clip) or None,
-                                num_inference_steps=args.steps, inversion_depth=args.depth,
-                                max_seconds=args.max_seconds, method=args.inversion,
-                                generator=torch.Generator("cpu").manual_seed(args.seed),
-                                timbre_condition=not args.no_timbre)
+    # Inversion, once per clip and method: every model edit and the reconstruction start from one.
+    inversions, inversion_costs = {}, {}
+
+    def invert(method: str):
+        if method not in inversions:
+            inversion_costs[method] = {}
+            with measure_cost(inversion_costs[method], duration, device):
+                inversions[method] = pipe.invert(
+                    torch.from_numpy(source), sr, attributes=source_labels(pipe.schema, clip) or None,
+                    num_inference_steps=args.steps, inversion_depth=args.depth, max_seconds=args.max_seconds,
+                    method=method, generator=torch.Generator("cpu").manual_seed(args.seed),
+                    timbre_condition=not args.no_timbre)
+        return inversions[method], inversion_costs[method]
+
+    def method_for(edit) -> str:
+        return auto_inversion_method(edit.pitch_shift) if args.inversion == "auto" else args.inversion
+
+    inversion, inversion_cost = invert(method_for(NO_EDIT))
     regenerated = pipe(inversion=inversion, output_type="latent").audios  # (1, C, T), no edit
     regenerated_audio = pipe.decode_latents(regenerated, inversion.num_samples)[0].cpu().numpy()
     reconstruction = {"inversion_seconds": inversion_cost["seconds"], "inversion_rtf": inversion_cost["rtf"]}
@@ -213,10 +226,10 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
     jobs = [(m, e) for e in args.edits for m in args.methods if not_applicable(m, e, pipe.schema) is None]
     for method, edit in tqdm(jobs, desc=clip["clip_id"], leave=False, disable=not PartialState().is_main_process):
         entry = {"method": method, "edit": edit.label, "kind": edit.kind, "value": edit.value}
-        extra = inversion_cost["seconds"] if method in MODEL_METHODS else 0.0
         try:
-            with measure_cost(entry, duration, device, extra_seconds=extra):
-                audio, details = run_method(pipe, method, edit, source, inversion, args)
+            edit_inversion, cost = invert(method_for(edit)) if method in MODEL_METHODS else (None, {"seconds": 0.0})
+            with measure_cost(entry, duration, device, extra_seconds=cost["seconds"]):
+                audio, details = run_method(pipe, method, edit, source, edit_inversion, args)
         except Exception as error:
             entry.update(status="error", error=f"{type(error).__name__}: {error}"[:500])
             outputs.append(entry)
