@@ -18,11 +18,17 @@ DEFAULT_GUIDANCE_SCALE = 2.0
 DEFAULT_NUM_INFERENCE_STEPS = 12
 
 # Which frames an edit regenerates (`edit_region`): "speech" leaves the pauses (frames 35 dB below the loudest) as the
-# codec renders them. Measured with scripts/benchmark.py on the 5 LibriVox clips (v0.3, 12 steps, depth 0.8, guidance
-# 2), "all" -> "speech": -3 / +3 st pause energy vs the codec -2.38 / -3.50 -> -1.45 / -0.77 dB, duration ratio
-# 0.957 / 0.969 -> 0.997 / 0.969; achieved shift, speaker similarity and WER unchanged. Speaking-rate edits retime
-# every frame and use "all".
+# codec renders them; an edit that moves only F0 (pitch, intonation) regenerates only the voiced frames, since the
+# others have no F0 to move. Measured with scripts/benchmark.py on the 5 LibriVox clips (v0.3, 12 steps, depth 0.8,
+# guidance 2), -3 / +3 st:
+#   DDIM, "all" -> "speech": pause energy vs the codec -2.38 / -3.50 -> -1.45 / -0.77 dB, duration ratio
+#   0.957 / 0.969 -> 0.997 / 0.969; achieved shift, speaker similarity and WER unchanged;
+#   inversion "auto", "speech" -> "voiced": achieved -2.64 / +3.09 -> -2.67 / +3.08 st (the 81 Hz clip -1.26 ->
+#   -2.37), pauses +3.2 / -0.8 -> 0.0 / 0.0 dB, duration 1.000 / 0.969 -> 0.992 / 0.997, speaker similarity
+#   0.602 / 0.576 -> 0.606 / 0.577, Whisper WER 0.75 / 0.74 -> 0.75 / 0.82 (two +3 clips worse, one -3 better).
+# Speaking-rate edits retime every frame and use "all".
 DEFAULT_EDIT_REGION = "speech"
+F0_EDIT_REGION = "voiced"
 
 # How the command line inverts ("auto"): edit-friendly DDPM inversion for an edit that lowers the pitch, DDIM for any
 # other. The model cannot draw F0 below about 85 Hz from DDIM noise (scripts/measure_editing.py --sections f0range),

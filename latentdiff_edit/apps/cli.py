@@ -196,8 +196,9 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance_reference", choices=GUIDANCE_REFERENCES, default="source",
                         help="guide against the source's attributes or the null condition (default source)")
     parser.add_argument("--region", choices=EDIT_REGION_CHOICES,
-                        help="which frames to edit: all; speech, so pauses stay as they are (default, except for "
-                             "--rate, which edits all); voiced, so voiceless consonants do too")
+                        help="which frames to edit: all; speech, so pauses stay as they are; voiced, so voiceless "
+                             "consonants do too (default: voiced for a pitch or intonation edit, speech for any "
+                             "other, all for --rate)")
     parser.add_argument("--start", type=float, metavar="SEC", help="edit only from here (seconds)")
     parser.add_argument("--end", type=float, metavar="SEC", help="edit only up to here (seconds)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the input)")
@@ -415,6 +416,9 @@ def _print_achieved(edit: ClipEdit, figures: dict) -> None:
     warning = pitch_miss_warning(edit.pitch_shift, figures.get("pitch_shift_st"), figures.get("source_f0_hz"))
     if warning:
         print(warning)
+    if figures.get("extra_octave_jumps"):
+        print(f"warning:  the edited F0 has {figures['extra_octave_jumps']:.0f} octave jump(s) the source lacks: "
+              "part of it was drawn an octave off (--plot shows where)")
     if "rate_factor" in figures:
         print(f"          rate x{_number(figures['rate_factor'], '.3f')} (requested x{edit.rate:g})")
     if "intonation_scale" in figures:

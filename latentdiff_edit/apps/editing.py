@@ -40,8 +40,10 @@ from ..defaults import (
     DEFAULT_INVERSION,
     DEFAULT_INVERSION_DEPTH,
     DEFAULT_NUM_INFERENCE_STEPS,
+    F0_EDIT_REGION,
 )
 from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semitones
+from ..evaluation.metrics import extra_octave_jumps
 from ..features import measure_attributes
 from ..inversion import INVERSION_METHODS, auto_inversion_method
 from ..pipelines.pipeline_voice_edit import (
@@ -114,8 +116,9 @@ class EditSettings:
             fixed while the attributes move; False edits with the null timbre.
         region (`str`, *optional*): which frames of the source (or of its segment) are edited: `"all"`, `"speech"`
             (pauses stay the codec's rendering of the source) or `"voiced"` (so do voiceless consonants); the
-            pipeline's `edit_region`. Defaults to `DEFAULT_EDIT_REGION` (`"speech"`), and to `"all"` for a
-            speaking-rate edit, which retimes every frame.
+            pipeline's `edit_region`. Defaults to `"voiced"` for an edit that moves only F0 (pitch, intonation),
+            `"speech"` for any other, and `"all"` for a speaking-rate edit, which retimes every frame
+            (`latentdiff_edit.defaults` has the measurements).
     """
 
     mode: str = "cfg"
@@ -322,7 +325,8 @@ def job_settings(settings: EditSettings, edit: ClipEdit) -> EditSettings:
     """
     The settings one clip's edit runs with. A speaking-rate edit regenerates every frame from a DDIM inversion at its
     own depth, with guidance against the null condition (the time-warped source is no recording to guide against),
-    as measured by `scripts/measure_editing.py`. An in-place edit gets the default region when none is set, and
+    as measured by `scripts/measure_editing.py`. An in-place edit with no region set regenerates the voiced frames
+    when it moves only F0 (pitch, intonation) and the speech frames otherwise, and
     `inversion="auto"` becomes edit-friendly DDPM inversion when the edit lowers the pitch, DDIM otherwise
     (`latentdiff_edit.defaults.DEFAULT_INVERSION` has the measurements).
     """
@@ -332,8 +336,11 @@ def job_settings(settings: EditSettings, edit: ClipEdit) -> EditSettings:
                        inversion=auto_inversion_method(edit.pitch_shift, edit.rate) if settings.inversion == "auto"
                        else settings.inversion)
     inversion = auto_inversion_method(edit.pitch_shift) if settings.inversion == "auto" else settings.inversion
-    return replace(settings, region=DEFAULT_EDIT_REGION if settings.region is None else settings.region,
-                   inversion=inversion)
+    region = settings.region
+    if region is None:  # an edit that moves only F0 has nothing to change where there is no F0
+        moves_f0_only = settings.mode == "cfg" and settings.direction is None and not edit.attributes
+        region = F0_EDIT_REGION if moves_f0_only else DEFAULT_EDIT_REGION
+    return replace(settings, region=region, inversion=inversion)
 
 
 def _invert(pipe, jobs: Sequence[EditJob], settings: EditSettings):
@@ -421,13 +428,15 @@ def _with_report(pipe, job: EditJob, result: EditResult, settings: EditSettings)
 def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict:
     """
     What the source was and what the edit did: the source's median F0 (Hz), F0 spread (semitones) and rate, the
-    measured pitch shift and intonation scale, and the edited clip's value of every measurable attribute that was
-    set. NaN (nothing voiced) becomes None.
+    measured pitch shift and intonation scale, the octave jumps the edit added to the F0 contour (not for a rate
+    edit), and the edited clip's value of every measurable attribute that was set. NaN (nothing voiced) becomes None.
     """
     values = result.source_values
     figures = {"source_f0_hz": values.get("pitch"), "source_f0_spread_st": values.get("intonation"),
                "source_rate": values.get("rate")}
     figures["pitch_shift_st"] = pitch_shift_semitones(job.edited_span, result.edited_span, sampling_rate)
+    if job.edit.rate == 1.0:  # F0 jumps of about an octave that the edit added (the model drew part of it an octave off)
+        figures["extra_octave_jumps"] = extra_octave_jumps(job.edited_span, result.edited_span, sampling_rate)
     if job.edit.rate != 1.0:  # achieved speaking-rate factor: the inverse slope of the DTW path
         figures["rate_factor"] = 1.0 / alignment_drift(job.edited_span, result.edited_span, sampling_rate)
     if job.edit.intonation_scale != 1.0 and values.get("intonation"):

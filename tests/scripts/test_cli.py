@@ -123,7 +123,10 @@ def test_auto_inversion_lowers_the_pitch_from_ddpm_noise(tiny_pipeline_dir, clip
     settings = EditSettings(num_inference_steps=2)
     assert settings.inversion == "auto" and settings.region is None
     down, up = job_settings(settings, ClipEdit(pitch_shift=-2.0)), job_settings(settings, ClipEdit(pitch_shift=2.0))
-    assert (down.inversion, down.region, up.inversion, up.region) == ("ddpm", "speech", "ddim", "speech")
+    assert (down.inversion, down.region, up.inversion, up.region) == ("ddpm", "voiced", "ddim", "voiced")
+    styled = job_settings(settings, ClipEdit(pitch_shift=2.0, attributes={"style": "high-wide-fast"}))
+    assert (styled.inversion, styled.region) == ("ddim", "speech")  # moves more than F0: every speech frame
+    assert job_settings(EditSettings(region="all"), ClipEdit(pitch_shift=-2.0)).region == "all"
     faster = job_settings(settings, ClipEdit(pitch_shift=-2.0, rate=1.25))
     assert (faster.inversion, faster.region, faster.guidance_reference) == ("ddim", "all", "null")
 
@@ -142,7 +145,27 @@ def test_auto_inversion_lowers_the_pitch_from_ddpm_noise(tiny_pipeline_dir, clip
     status, out, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--pitch", -2],
                            capsys)
     assert status == 0, err
-    assert "DDPM inversion" in out and read_provenance(output)["inversion"] == "ddpm"
+    assert "DDPM inversion" in out and "voiced frames only" in out
+    assert read_provenance(output)["inversion"] == "ddpm" and read_provenance(output)["region"] == "voiced"
+
+
+def test_octave_jumps_an_edit_added_are_measured_and_reported(tmp_path, capsys):
+    from pathlib import Path
+
+    from latentdiff_edit.apps.cli import _print_achieved
+    from latentdiff_edit.apps.editing import ClipEdit, EditJob, EditResult, measure_result
+
+    sr = 16000
+    steady = harmonic_tone(200.0, 1.0, sr)
+    dropped = np.concatenate([harmonic_tone(200.0, 0.5, sr), harmonic_tone(100.0, 0.5, sr, seed=1)])  # half F0
+    job = EditJob(Path("a.wav"), steady, sr, 0, len(steady), ClipEdit(pitch_shift=-3.0), sr, 1)
+    jumped = measure_result(job, EditResult(dropped, dropped, {"pitch": 200.0}), sr)
+    kept = measure_result(job, EditResult(steady, steady, {"pitch": 200.0}), sr)
+    assert jumped["extra_octave_jumps"] >= 1 and kept["extra_octave_jumps"] == 0
+    _print_achieved(job.edit, jumped)
+    assert "octave jump(s) the source lacks" in capsys.readouterr().out
+    _print_achieved(job.edit, kept)
+    assert "octave jump" not in capsys.readouterr().out
 
 
 def test_direction_mode(tiny_pipeline_dir, clip, tmp_path, capsys):

@@ -19,7 +19,8 @@ from latentdiff_edit.loading import load_pipeline
 from latentdiff_edit.training import load_clip
 
 torch.set_num_threads(1)
-# usage: [LATENTDIFF_EDIT_MODEL=DIR] measure_directions.py OUT_DIR [CALIBRATION_JSON] (default: the shipped model)
+# usage: [LATENTDIFF_EDIT_MODEL=DIR] [INVERSION=ddim|ddpm] [PCA=0] measure_directions.py OUT_DIR [CALIBRATION_JSON]
+# (default: the shipped model, DDIM inversion, with the PCA directions)
 out = sys.argv[1]
 pipe = load_pipeline(os.environ["LATENTDIFF_EDIT_MODEL"]) if os.environ.get("LATENTDIFF_EDIT_MODEL") else \
     load_default_pipeline()
@@ -37,7 +38,8 @@ lively = [load(p, 10) for p in sorted(glob.glob(f"{sets}/es_*_high.wav"))]
 flite = [load(p) for p in sorted(glob.glob(f"{sets}/fl_*.wav"))]
 librivox = [load(p) for p in sorted(glob.glob("/usr/share/pocketsphinx/test/data/librivox/*.wav"))]
 edit = {"guidance_scale": 2.0, "guidance_reference": "source"}
-inv = {"num_inference_steps": 20, "inversion_depth": 0.8}
+inv = {"num_inference_steps": 20, "inversion_depth": 0.8, "method": os.environ.get("INVERSION", "ddim")}
+torch.manual_seed(0)  # DDPM inversion's noise maps
 t0 = time.time()
 direction = contour_direction("intonation", flat, lively, sr,
                               description="F0 spread: espeak-ng prosody range low -> high, 12 clips each")
@@ -80,6 +82,8 @@ summary = {"unit": direction.unit, "calibration": direction.calibration, "sign_c
 print("SUMMARY", json.dumps({k: v for k, v in summary.items() if k != "calibration"}), flush=True)
 json.dump({"summary": summary, "results": results}, open(f"{out}/intonation_eval.json", "w"), indent=1)
 
+if os.environ.get("PCA", "1") == "0":
+    sys.exit(0)
 # first five unsupervised directions: PCA of inverted latents over all 29 development clips
 pcs = pca_directions(pipe, librivox + flite + flat[:6] + lively[:6] , sr, num_directions=5, **inv,
                      window_seconds=None)

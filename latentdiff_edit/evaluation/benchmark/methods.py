@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ...attributes import MEASURABLE, direction_endpoints
+from ...defaults import DEFAULT_EDIT_REGION, F0_EDIT_REGION
 from ..baselines import BASELINES
 
 if TYPE_CHECKING:
@@ -150,8 +151,11 @@ def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndar
                                   intonation_scale=edit.intonation_scale)
         return np.asarray(audio, dtype=np.float32), {}
     generator = torch.Generator("cpu").manual_seed(args.seed)
+    region = args.edit_region
+    if region == "auto":  # as the command line (`apps.editing.job_settings`)
+        region = F0_EDIT_REGION if method == "cfg" and edit.kind in ("pitch", "intonation") else DEFAULT_EDIT_REGION
     common = dict(inversion=inversion, guidance_scale=args.guidance, guidance_reference=args.guidance_reference,
-                  generator=generator, output_type="np", edit_region=args.edit_region)
+                  generator=generator, output_type="np", edit_region=region)
     if method == "cfg":
         output = pipe(pitch_shift=edit.pitch_shift, intonation_scale=edit.intonation_scale,
                       attributes=edit.attributes or None, **common)

@@ -68,7 +68,7 @@ from tqdm.auto import tqdm
 
 from ... import __version__
 from ...audio import DEFAULT_MAX_SECONDS
-from ...defaults import DEFAULT_EDIT_REGION, DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_INVERSION_DEPTH
+from ...defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_INVERSION_DEPTH
 from ...inversion import auto_inversion_method
 from ...latents import latent_snr_db
 from ...loading import model_label, resolve_model
@@ -127,8 +127,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--inversion", choices=["auto", "ddim", "ddpm"], default=DEFAULT_INVERSION,
                         help="Inversion method (auto: DDPM for edits that lower the pitch, DDIM otherwise; the "
                              "command line's default).")
-    parser.add_argument("--edit_region", choices=["all", *EDIT_REGIONS], default=DEFAULT_EDIT_REGION,
-                        help="Which of the source's frames the model edits (`edit_region`; default as the command line).")
+    parser.add_argument("--edit_region", choices=["auto", "all", *EDIT_REGIONS], default="auto",
+                        help="Which of the source's frames the model edits (`edit_region`); auto: as the command line, "
+                             "voiced for pitch and intonation edits, speech for others.")
     parser.add_argument("--no_timbre", action="store_true",
                         help="Edit with the null timbre (models with a timbre condition): the with/without comparison.")
     parser.add_argument("--asr", choices=ASR_CHOICES, default="auto",
