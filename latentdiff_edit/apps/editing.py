@@ -296,10 +296,11 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
         return [_with_report(pipe, job, result, settings) if report else result for job, result in zip(jobs, results)]
     results = {}
     run_settings = settings
-    keys = [(job.edit.rate, job_settings(settings, job.edit).inversion) for job in jobs]  # one inversion per group
+    resolved = [job_settings(settings, job.edit) for job in jobs]
+    keys = [(job.edit.rate, s.inversion, s.region) for job, s in zip(jobs, resolved)]  # one call per group
     for key in dict.fromkeys(keys):
         group = [i for i, k in enumerate(keys) if k == key]
-        settings = job_settings(run_settings, jobs[group[0]].edit)
+        settings = resolved[group[0]]
         inversion = _invert(pipe, [jobs[i] for i in group], settings)
         output = pipe(
             inversion=inversion,

@@ -130,13 +130,19 @@ def test_auto_inversion_lowers_the_pitch_from_ddpm_noise(tiny_pipeline_dir, clip
     faster = job_settings(settings, ClipEdit(pitch_shift=-2.0, rate=1.25))
     assert (faster.inversion, faster.region, faster.guidance_reference) == ("ddim", "all", "null")
 
-    # one batch with a lowering and a raising edit: each runs with its own inversion, as alone
+    # one batch with a lowering, a raising and a styled edit: each runs with its own inversion and region, as alone
     pipe = VoiceEditPipeline.from_pretrained(tiny_pipeline_dir)
     pipe.set_progress_bar_config(disable=True)
-    jobs = [prepare_job(clip, SR, settings, ClipEdit(pitch_shift=p)) for p in (-2.0, 2.0)]
+    edits = [ClipEdit(pitch_shift=-2.0), ClipEdit(pitch_shift=2.0),
+             ClipEdit(pitch_shift=2.0, attributes={"style": "high-wide-fast"})]
+    mixed = tmp_path / "voiced_and_voiceless.wav"  # a tone, then a loud voiceless burst: the regions differ
+    burst = 0.3 * np.random.default_rng(0).standard_normal(int(0.3 * SR)).astype(np.float32)
+    sf.write(mixed, np.concatenate([harmonic_tone(150.0, 0.4, SR), burst]), SR, subtype="FLOAT")
+    jobs = [prepare_job(mixed, SR, settings, edit) for edit in edits]
     both = edit_jobs(pipe, jobs, settings, report=False)
-    alone = [edit_jobs(pipe, [job], EditSettings(num_inference_steps=2, inversion=method), report=False)[0]
-             for job, method in zip(jobs, ("ddpm", "ddim"))]
+    alone = [edit_jobs(pipe, [job], EditSettings(num_inference_steps=2, inversion=method, region=region),
+                       report=False)[0]
+             for job, method, region in zip(jobs, ("ddpm", "ddim", "ddim"), ("voiced", "voiced", "speech"))]
     for a, b in zip(both, alone):
         np.testing.assert_allclose(a.audio, b.audio, atol=1e-6)
     assert np.abs(both[0].audio - both[1].audio).max() > 1e-3
