@@ -71,11 +71,23 @@ REAL_SPEECH = {
     # v0.3: the v0.2 LDM (the stage above, 8,000 steps on the corpus before the derived voices) continued on the
     # corpus with them at a lower peak learning rate. v0.3 is the EMA at step 2,000 of a run scheduled for 5,000
     # (its cosine had decayed to 1.4e-4 there); at step 6,000, with 62 Hz voices added at 3,000, -3 st edits of the
-    # LibriVox reader went an octave up on 3 clips of 5 instead of 2, so the recipe stops at 2,000
-    "ldm_continue": ["--max_train_steps", "2000", "--learning_rate", "2e-4", "--lr_warmup_steps", "200",
-                     "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
-                     "--prediction_type", "v_prediction", "--timestep_sampling", "logit_normal", "--logit_mean",
-                     "0.4", "--logit_std", "1.0"],
+    # LibriVox reader went an octave up on 3 clips of 5 instead of 2, so the recipe stops at 2,000.
+    # v0.4: v0.3 continued on the same corpus at a peak learning rate of 1e-4, stopped at step 4,000 of a cosine set
+    # for 8,000 (gated with the 0.3.1 edit defaults, DDPM inversion for lowering edits and the voiced region: step
+    # 4,000 lowered WER and octave jumps; step 8,000 raised WER again). Each continuation starts from the previous
+    # stage's weights (`ldm_continue`, `ldm_continue_2`, ...).
+    "ldm_continue": [
+        ["--max_train_steps", "2000", "--lr_schedule_steps", "5000", "--learning_rate", "2e-4", "--lr_warmup_steps",
+         "200",
+         "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
+         "--prediction_type", "v_prediction", "--timestep_sampling", "logit_normal", "--logit_mean", "0.4",
+         "--logit_std", "1.0"],
+        ["--max_train_steps", "4000", "--lr_schedule_steps", "8000", "--learning_rate", "1e-4", "--lr_warmup_steps",
+         "200",
+         "--validation_steps", "4000", "--checkpointing_steps", "1000", "--num_validation_clips", "6",
+         "--prediction_type", "v_prediction", "--timestep_sampling", "logit_normal", "--logit_mean", "0.4",
+         "--logit_std", "1.0"],
+    ],
 }
 SMOKE = {
     "corpus": ["--num_clips", "24", "--seed", "0"],
@@ -88,9 +100,9 @@ SMOKE = {
             "--num_layers", "1", "--num_heads", "2", "--segment_frames", "32", "--train_batch_size", "4",
             "--prediction_type", "v_prediction", "--frame_fourier_features", "2", "--timbre_layers", "1",
             "--timbre_max_frames", "64"],
-    "ldm_continue": ["--max_train_steps", "1", "--validation_steps", "1", "--checkpointing_steps", "1",
-                     "--num_validation_clips", "1", "--validation_inference_steps", "2", "--segment_frames", "32",
-                     "--train_batch_size", "4", "--prediction_type", "v_prediction"],
+    "ldm_continue": [["--max_train_steps", "1", "--lr_schedule_steps", "2", "--validation_steps", "1",
+                      "--checkpointing_steps", "1", "--num_validation_clips", "1", "--validation_inference_steps", "2",
+                      "--segment_frames", "32", "--train_batch_size", "4", "--prediction_type", "v_prediction"]] * 2,
     "vocoder": ["--vocoder", "--freeze_encoder", "--discriminators", "mrd", "--mrd_weight", "1",
                 "--adversarial_start_step", "0", "--validation_steps", "1",
                 "--checkpointing_steps", "1", "--num_validation_clips", "1", "--train_batch_size", "4",
@@ -152,15 +164,17 @@ def main(argv=None):
         run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", work / "codec" / "codec", *vocoder,
              "--output_dir", work / "ldm", "--resume_from_checkpoint", "latest", *recipe["ldm"]])
         (work / "ldm" / "DONE").touch()
-    ldm = work / "ldm"  # the LDM stage the export takes
-    if "ldm_continue" in recipe:  # more steps from the LDM stage's weights (e.g. on a corpus that grew since)
-        ldm = work / "ldm_continue"
-        if not (ldm / "DONE").is_file():
+    ldm = work / "ldm"  # the LDM stage the export takes: the last continuation
+    continued = []
+    for i, stage_args in enumerate(recipe.get("ldm_continue", [])):  # more steps from the previous stage's weights
+        stage = work / ("ldm_continue" if i == 0 else f"ldm_continue_{i + 1}")
+        if not (stage / "DONE").is_file():
             run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", work / "codec" / "codec",
-                 *vocoder, "--output_dir", ldm, "--cache_dir", work / "ldm" / "cache", "--init_denoiser",
-                 work / "ldm" / "pipeline" / "denoiser", "--resume_from_checkpoint", "latest",
-                 *recipe["ldm_continue"]])
-            (ldm / "DONE").touch()
+                 *vocoder, "--output_dir", stage, "--cache_dir", work / "ldm" / "cache", "--init_denoiser",
+                 ldm / "pipeline" / "denoiser", "--resume_from_checkpoint", "latest", *stage_args])
+            (stage / "DONE").touch()
+        ldm = stage
+        continued.append(_last_validation(stage / "train_log.jsonl"))
 
     from latentdiff_edit.loading import DEFAULT_MODEL_DIR
 
@@ -182,7 +196,7 @@ def main(argv=None):
         "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
         **({"vocoder_training": _last_validation(decoder / "train_log.jsonl")} if decoder != work / "codec" else {}),
         "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
-        **({"ldm_continued": _last_validation(ldm / "train_log.jsonl")} if ldm != work / "ldm" else {}),
+        **({"ldm_continued": continued} if continued else {}),
     }
     (export / "training_summary.json").write_text(json.dumps(card, indent=2))
     from latentdiff_edit.apps.hub import write_model_card

@@ -21,11 +21,13 @@ def test_shipped_model_is_small_documented_and_consistent():
     assert scheduler["prediction_type"] == inverse["prediction_type"]
     summary = json.loads((folder / "training_summary.json").read_text())
     training_info = json.loads((folder / "denoiser" / "config.json").read_text())["training_info"]
-    # the shipped denoiser is the last LDM stage the summary lists (a continued one counts on top of the first)
-    last = summary.get("ldm_continued") or summary["ldm_training"]
+    # the shipped denoiser is the last LDM stage the summary lists (each continuation counts on top of the first)
+    continued = summary.get("ldm_continued") or []
+    continued = [continued] if isinstance(continued, dict) else continued
+    last = continued[-1] if continued else summary["ldm_training"]
     assert last["step"] == training_info["steps"]
-    assert training_info.get("total_steps", training_info["steps"]) == summary["ldm_training"]["step"] + (
-        summary["ldm_continued"]["step"] if "ldm_continued" in summary else 0)
+    assert training_info.get("total_steps", training_info["steps"]) == summary["ldm_training"]["step"] + sum(
+        stage["step"] for stage in continued)
     # provenance, not the training machine's file system
     assert not [value for value in training_info.values() if str(value).startswith(("/", "~")) or ":\\" in str(value)]
     assert not any("_name_or_path" in json.loads(c.read_text()) for c in folder.glob("*/config.json"))

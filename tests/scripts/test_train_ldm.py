@@ -90,7 +90,19 @@ def test_the_latent_cache_grows_with_the_corpus(tiny_corpus, tmp_path, monkeypat
     assert recipe.codec_tag(other) != recipe.codec_tag(codec)
 
 
+def test_a_run_may_stop_early_on_a_longer_learning_rate_schedule(tmp_path):
+    recipe = load_recipe()
+    base = ["--manifest", "m.jsonl", "--codec", "c", "--output_dir", str(tmp_path), "--max_train_steps", "4000"]
+    assert recipe.parse_args(base).lr_schedule_steps is None
+    assert recipe.parse_args([*base, "--lr_schedule_steps", "8000"]).lr_schedule_steps == 8000
+    with pytest.raises(SystemExit):
+        recipe.parse_args([*base, "--lr_schedule_steps", "2000"])
+
+
 def test_a_continued_run_trains_the_saved_architecture(tmp_path, caplog):
+    from accelerate import PartialState
+
+    PartialState()  # the recipe logs through accelerate, whose state the script's Accelerator sets up
     recipe = load_recipe()
     saved = LatentDenoiser1D(latent_channels=8, hidden_size=32, num_layers=1, num_heads=2, attributes=[],
                              timbre_layers=1, timbre_max_frames=40)

@@ -38,10 +38,12 @@ def test_default_model_recipe_smoke(tmp_path):
     assert pipe.vocoder is not None and pipe.vocoder.config.hop_length == pipe.codec.config.hop_length
     names = pipe.schema.names
     assert names[:2] == ["f0", "energy"] and "intonation" in names and "style" in names
-    # the export is the continued LDM: 1 step on top of the LDM stage's 2, and no machine path in any config
+    # the export is the last continuation of the LDM: 1 step on top of the previous stage's 1 + the LDM stage's 2,
+    # and no machine path in any config
     assert pipe.denoiser.config.training_info["steps"] == 1
-    assert pipe.denoiser.config.training_info["total_steps"] == 3
-    assert (work / "ldm_continue" / "DONE").is_file()
+    assert pipe.denoiser.config.training_info["total_steps"] == 4
+    assert (work / "ldm_continue" / "DONE").is_file() and (work / "ldm_continue_2" / "DONE").is_file()
+    assert len(json.loads((export / "training_summary.json").read_text())["ldm_continued"]) == 2
     assert not any("_name_or_path" in json.loads(c.read_text()) for c in export.glob("*/config.json"))
     # the recipe's parameterization reaches both schedulers and the frame embedding
     assert pipe.scheduler.config.prediction_type == "v_prediction"
