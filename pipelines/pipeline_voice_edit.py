@@ -1118,7 +1118,8 @@ class VoiceEditPipeline(DiffusionPipeline):
                 frame_mask = region_mask if frame_mask is None else frame_mask * region_mask
             if frame_mask is not None:
                 if inversion.rate != 1.0:
-                    raise ValueError("`edit_mask` edits a span in place; a speaking-rate edit retimes the whole clip")
+                    raise ValueError("`edit_mask` and `edit_region` edit in place; a speaking-rate edit retimes the "
+                                     "whole clip")
                 if not hasattr(self.scheduler, "alphas_cumprod"):
                     raise ValueError(f"`edit_mask` needs a scheduler with `alphas_cumprod` (DDIM, Euler, ...), this "
                                      f"pipeline has a `{type(self.scheduler).__name__}`")
