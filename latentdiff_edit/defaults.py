@@ -30,6 +30,13 @@ DEFAULT_NUM_INFERENCE_STEPS = 12
 DEFAULT_EDIT_REGION = "speech"
 F0_EDIT_REGION = "voiced"
 
+
+def default_edit_region(moves_f0_only: bool, rate: float = 1.0) -> str:
+    """The region an edit regenerates when none is asked for (see the measurements above)."""
+    if rate != 1.0:
+        return "all"
+    return F0_EDIT_REGION if moves_f0_only else DEFAULT_EDIT_REGION
+
 # How the command line inverts ("auto"): edit-friendly DDPM inversion for an edit that lowers the pitch, DDIM for any
 # other. The model cannot draw F0 below about 85 Hz from DDIM noise (scripts/measure_editing.py --sections f0range),
 # so -3 st edits of the LibriVox reader (81-104 Hz) went an octave up on 2 of 5 clips (+8.9 st; median -1.88); the

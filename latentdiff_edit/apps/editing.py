@@ -35,12 +35,11 @@ from ..audio import (
     save_audio,
 )
 from ..defaults import (
-    DEFAULT_EDIT_REGION,
     DEFAULT_GUIDANCE_SCALE,
     DEFAULT_INVERSION,
     DEFAULT_INVERSION_DEPTH,
     DEFAULT_NUM_INFERENCE_STEPS,
-    F0_EDIT_REGION,
+    default_edit_region,
 )
 from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semitones
 from ..evaluation.metrics import extra_octave_jumps
@@ -337,10 +336,8 @@ def job_settings(settings: EditSettings, edit: ClipEdit) -> EditSettings:
                        inversion=auto_inversion_method(edit.pitch_shift, edit.rate) if settings.inversion == "auto"
                        else settings.inversion)
     inversion = auto_inversion_method(edit.pitch_shift) if settings.inversion == "auto" else settings.inversion
-    region = settings.region
-    if region is None:  # an edit that moves only F0 has nothing to change where there is no F0
-        moves_f0_only = settings.mode == "cfg" and settings.direction is None and not edit.attributes
-        region = F0_EDIT_REGION if moves_f0_only else DEFAULT_EDIT_REGION
+    moves_f0_only = settings.mode == "cfg" and settings.direction is None and not edit.attributes
+    region = default_edit_region(moves_f0_only) if settings.region is None else settings.region
     return replace(settings, region=region, inversion=inversion)
 
 

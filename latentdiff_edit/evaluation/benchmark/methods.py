@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ...attributes import MEASURABLE, direction_endpoints
-from ...defaults import DEFAULT_EDIT_REGION, F0_EDIT_REGION
+from ...defaults import default_edit_region
 from ..baselines import BASELINES
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndar
     generator = torch.Generator("cpu").manual_seed(args.seed)
     region = args.edit_region
     if region == "auto":  # as the command line (`apps.editing.job_settings`)
-        region = F0_EDIT_REGION if method == "cfg" and edit.kind in ("pitch", "intonation") else DEFAULT_EDIT_REGION
+        region = default_edit_region(method == "cfg" and edit.kind in ("pitch", "intonation"))
     common = dict(inversion=inversion, guidance_scale=args.guidance, guidance_reference=args.guidance_reference,
                   generator=generator, output_type="np", edit_region=region)
     if method == "cfg":
