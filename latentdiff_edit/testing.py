@@ -30,11 +30,13 @@ def tiny_codec(sampling_rate: int = 8000) -> EncodecModel:
     return EncodecModel(config).eval()
 
 
-def tiny_vocoder(latent_channels: int = 8, hop_length: int = 8, sampling_rate: int = 8000) -> VocosVocoder:
+def tiny_vocoder(
+    latent_channels: int = 8, hop_length: int = 8, sampling_rate: int = 8000, phase: str = "learned"
+) -> VocosVocoder:
     """A Vocos decoder for `tiny_codec`'s latents (hop 8)."""
     torch.manual_seed(0)
     return VocosVocoder(latent_channels=latent_channels, dim=16, intermediate_dim=32, num_layers=1,
-                        n_fft=4 * hop_length, hop_length=hop_length, sampling_rate=sampling_rate).eval()
+                        n_fft=4 * hop_length, hop_length=hop_length, sampling_rate=sampling_rate, phase=phase).eval()
 
 
 def tiny_denoiser(latent_channels: int = 8, schema=TINY_SCHEMA, frame_fourier_features: int = 2) -> LatentDenoiser1D:

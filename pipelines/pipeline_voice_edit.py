@@ -34,7 +34,7 @@ from latentdiff_edit.features import measure_attributes as measure_clip_attribut
 from latentdiff_edit.inversion import InversionEncoder
 from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.models.denoiser import LatentDenoiser1D
-from latentdiff_edit.models.vocoder import VocosVocoder
+from latentdiff_edit.models.vocoder import MAX_MAGNITUDE, VocosVocoder
 
 logger = logging.get_logger(__name__)
 
@@ -358,9 +358,17 @@ class VoiceEditPipeline(DiffusionPipeline):
         cross-faded) and zero past its end."""
         hop = self.hop_length
         audio = torch.zeros(latents.shape[0], max(num_samples), device=latents.device)
+        griffin_lim = self.vocoder is not None and self.vocoder.config.phase == "griffin_lim"
         for i, n in enumerate(num_samples):
             spans, overlap = self._codec_windows(codec_utils.num_latent_frames(self.codec, n))
             z = self.denormalize_latents(latents[i : i + 1, :, : spans[-1][1]])
+            if griffin_lim:  # cross-fade the windows' magnitudes, then recover one phase for the whole clip
+                chunks = [self.vocoder.log_magnitude(z[:, :, start:end].to(self.vocoder.dtype))[0, :, : end - start]
+                          for start, end in spans]  # (bins, end - start)
+                log_magnitude = latent_ops.overlap_add(chunks, spans, spans[-1][1], overlap)
+                magnitude = torch.nn.functional.pad(log_magnitude[None], (0, 1), mode="replicate").exp()
+                audio[i, :n] = self.vocoder.griffin_lim(magnitude.clamp(max=MAX_MAGNITUDE), n)[0].float()
+                continue
             chunks = [codec_utils.decode(self.codec, z[:, :, start:end], vocoder=self.vocoder).float()
                       for start, end in spans]  # (1, (end - start) * hop)
             samples = [(start * hop, end * hop) for start, end in spans]

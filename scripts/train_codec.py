@@ -49,6 +49,7 @@ from latentdiff_edit.training.codec import (
     MultiScaleMelLoss,
     VocosDiscriminators,
     complex_stft_loss,
+    magnitude_losses,
 )
 
 logger = get_logger(__name__)
@@ -64,6 +65,12 @@ def parse_args(argv=None):
     p.add_argument("--vocoder", action="store_true", help="Decode with a Vocos decoder (trained jointly).")
     p.add_argument("--freeze_encoder", action="store_true",
                    help="Train the decoder only: the latent space (and an LDM trained on it) stays as it is.")
+    p.add_argument("--phase", default="learned", choices=["learned", "griffin_lim"],
+                   help="The Vocos decoder's phase: predicted by its iSTFT head (learned; needs adversarial training), or "
+                        "recovered from its predicted magnitudes by Griffin-Lim (trained on magnitude losses alone).")
+    p.add_argument("--griffin_lim_iters", type=int, default=64)
+    p.add_argument("--magnitude_weight", type=float, default=1.0, help="Log-magnitude L1 (--phase griffin_lim).")
+    p.add_argument("--spectral_convergence_weight", type=float, default=1.0, help="(--phase griffin_lim)")
     p.add_argument("--vocoder_dim", type=int, default=256)
     p.add_argument("--vocoder_intermediate_dim", type=int, default=768)
     p.add_argument("--vocoder_layers", type=int, default=8)
@@ -122,12 +129,22 @@ def build_codec(args) -> EncodecModel:
 def build_vocoder(args, codec: EncodecModel) -> VocosVocoder | None:
     if not args.vocoder:
         return None
+    saved = None
     if args.init_from is not None and (args.init_from / "vocoder").is_dir():
-        return VocosVocoder.from_pretrained(args.init_from / "vocoder")
+        saved = VocosVocoder.from_pretrained(args.init_from / "vocoder")
+        if saved.config.phase == args.phase:
+            return saved
+    if saved is not None:  # another head: keep the saved backbone (latents -> features), start a new head
+        vocoder = VocosVocoder.from_config(saved.config, phase=args.phase, griffin_lim_iters=args.griffin_lim_iters)
+        vocoder.backbone.load_state_dict(saved.backbone.state_dict())
+        logger.info(f"vocoder backbone from {args.init_from / 'vocoder'} (phase {saved.config.phase}); new "
+                    f"{args.phase} head")
+        return vocoder
     hop = int(np.prod(codec.config.upsampling_ratios))
     return VocosVocoder(latent_channels=codec.config.hidden_size, dim=args.vocoder_dim,
                         intermediate_dim=args.vocoder_intermediate_dim, num_layers=args.vocoder_layers,
-                        n_fft=4 * hop, hop_length=hop, sampling_rate=codec.config.sampling_rate)
+                        n_fft=4 * hop, hop_length=hop, sampling_rate=codec.config.sampling_rate, phase=args.phase,
+                        griffin_lim_iters=args.griffin_lim_iters)
 
 
 class TrainingState:
@@ -205,6 +222,9 @@ def main(argv=None):
     if codec.config.sampling_rate != args.sampling_rate:
         raise ValueError(f"codec runs at {codec.config.sampling_rate} Hz but --sampling_rate is {args.sampling_rate}")
     model = CodecAutoencoder(codec, build_vocoder(args, codec), freeze_encoder=args.freeze_encoder)
+    if model.predicts_magnitudes and args.adversarial_start_step >= 0:
+        raise ValueError("a Griffin-Lim vocoder (--phase griffin_lim) trains on magnitude losses: the discriminators "
+                         "need a differentiable waveform; drop --adversarial_start_step or use --phase learned")
     for parameter in set(model.parameters()) - set(model.trainable_parameters()):
         parameter.requires_grad_(False)  # the unused SEANet decoder: DDP all-reduces every parameter needing a grad
     discriminators = VocosDiscriminators(use_mpd=args.discriminators == "mpd+mrd")
@@ -245,9 +265,13 @@ def main(argv=None):
         for audio in epoch_loader:  # (B, segment)
             adversarial = 0 <= args.adversarial_start_step <= state.step
             with accelerator.accumulate(model, discriminators), accelerator.autocast():
-                recon, _ = model(audio)  # (B, segment)
+                recon, _ = model(audio)  # (B, segment), or a Griffin-Lim vocoder's log-magnitudes (B, bins, frames)
                 recon = recon.float()
-                losses = {"mel": mel_loss(recon, audio), "complex": complex_stft_loss(recon, audio)}
+                if unwrapped.predicts_magnitudes:
+                    config = unwrapped.vocoder.config
+                    losses = magnitude_losses(recon, audio, config.n_fft, config.hop_length)
+                else:
+                    losses = {"mel": mel_loss(recon, audio), "complex": complex_stft_loss(recon, audio)}
                 if adversarial:
                     # discriminator step on detached reconstructions
                     loss_d = adversarial_losses.discriminator_loss(discriminators(audio, recon.detach()))
@@ -257,8 +281,12 @@ def main(argv=None):
                     losses["gen"], losses["feat"] = adversarial_losses.generator_losses(
                         discriminators(audio, recon))
                     losses["disc"] = loss_d.detach()
-                loss = (args.mel_weight * losses["mel"] + args.complex_weight * 10.0 * losses["complex"]
-                        + losses.get("gen", 0.0) + args.feature_matching_weight * losses.get("feat", 0.0))
+                if unwrapped.predicts_magnitudes:
+                    loss = (args.magnitude_weight * losses["log_magnitude"]
+                            + args.spectral_convergence_weight * losses["spectral_convergence"])
+                else:
+                    loss = (args.mel_weight * losses["mel"] + args.complex_weight * 10.0 * losses["complex"]
+                            + losses.get("gen", 0.0) + args.feature_matching_weight * losses.get("feat", 0.0))
                 optimizer.zero_grad(set_to_none=True)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
@@ -272,7 +300,7 @@ def main(argv=None):
             for key, value in losses.items():
                 running[key] = running.get(key, 0.0) + float(value)
             running["n"] = running.get("n", 0) + 1
-            progress.set_postfix(mel=f"{float(losses['mel']):.3f}")
+            progress.set_postfix({key: f"{float(value):.3f}" for key, value in losses.items()})
 
             if state.step % 50 == 0 or state.step == args.max_train_steps:
                 n = running.pop("n")
@@ -293,7 +321,8 @@ def main(argv=None):
                     save_models(unwrapped, args.output_dir)
                     write_log_csv(args.output_dir / "train_log.csv", log_rows)
                     plot_log(args.output_dir / "train_log.png", log_rows,
-                             ["mel", "complex", "gen", "feat", "val_mel_l1", "val_stoi", "val_pesq", "val_f0_error_st"],
+                             ["mel", "complex", "log_magnitude", "spectral_convergence", "gen", "feat", "val_mel_l1",
+                              "val_stoi", "val_pesq", "val_f0_error_st"],
                              f"codec training ({args.output_dir.name})")
             if state.step >= args.max_train_steps:
                 break

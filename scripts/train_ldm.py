@@ -118,6 +118,9 @@ def parse_args(argv=None):
     p.add_argument("--resume_from_checkpoint", type=str, default=None,
                    help='A checkpoint folder or "latest" (any number of processes may resume it).')
     p.add_argument("--init_denoiser", type=str, default=None, help="Continue from a saved denoiser (directory).")
+    p.add_argument("--renormalize_latents", action="store_true",
+                   help="With --init_denoiser: take the latent statistics from this codec's latents instead of the "
+                        "saved denoiser's (continuing on a codec whose encoder was fine-tuned since).")
     p.add_argument("--max_train_clips", type=int, default=None, help="Use only the first N training clips (smoke).")
     p.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"])
     p.add_argument("--seed", type=int, default=0)
@@ -409,6 +412,8 @@ def main(argv=None):
         schema_specs = denoiser.config.attributes
         adopt_architecture(args, denoiser, argv if argv is not None else sys.argv[1:])
         init_info = dict(denoiser.config.get("training_info") or {})  # what the continued model trained before
+        if args.renormalize_latents:  # the saved model, moved to this codec's latent statistics
+            denoiser.register_to_config(latents_mean=latents_mean.tolist(), latents_std=latents_std.tolist())
         latents_mean = torch.tensor(denoiser.config.latents_mean)
         latents_std = torch.tensor(denoiser.config.latents_std)
     else:

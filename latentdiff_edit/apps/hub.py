@@ -141,8 +141,7 @@ def write_model_card(
                              + (f", timbre condition ({denoiser['timbre_layers']}-layer encoder of up to "
                                 f"{denoiser.get('timbre_max_frames')} clean source frames)"
                                 if denoiser.get("timbre_layers") else "")],
-                *([["vocoder", "`VocosVocoder` (vocos ConvNeXt backbone + inverse-STFT head) decodes the latents "
-                               "in place of the codec's SEANet decoder"]]
+                *([["vocoder", _vocoder_description(pipeline_dir / "vocoder" / "config.json")]]
                   if (pipeline_dir / "vocoder" / "config.json").is_file() else []),
                 ["scheduler", f"`DDIMScheduler` / `DDIMInverseScheduler`, {scheduler.get('beta_schedule', '?')} "
                               f"betas, predicts `{scheduler.get('prediction_type', '?')}`"],
@@ -165,6 +164,16 @@ def write_model_card(
     path = pipeline_dir / "README.md"
     card.save(path)
     return path
+
+
+def _vocoder_description(config_path: Path) -> str:
+    config = json.loads(config_path.read_text())
+    if config.get("phase") == "griffin_lim":
+        return (f"`VocosVocoder` (vocos ConvNeXt backbone, {config.get('n_fft')}-point log-magnitude head; phase by "
+                f"{config.get('griffin_lim_iters')} iterations of fast Griffin-Lim) decodes the latents in place of the "
+                "codec's SEANet decoder")
+    return ("`VocosVocoder` (vocos ConvNeXt backbone + inverse-STFT head) decodes the latents in place of the codec's "
+            "SEANet decoder")
 
 
 def _key_values(values: dict | None) -> str:

@@ -1,10 +1,14 @@
 """What the codec recipe (`scripts/train_codec.py`) trains: an EnCodec encoder with a Vocos (or its own SEANet)
 decoder as one module, and its losses — the `vocos` package's mel loss, multi-period / multi-resolution
-discriminators, generator, discriminator and feature-matching losses, plus one complex-STFT term that pins timing.
+discriminators, generator, discriminator and feature-matching losses, plus one complex-STFT term that pins timing;
+for a Griffin-Lim vocoder (`phase="griffin_lim"`), log-magnitude and spectral-convergence losses on the magnitudes
+it predicts.
 
 Why the complex term: mel and magnitude losses are blind to a time shift of a few samples (a first Vocos decoder
 trained on them alone came out 20–37 samples late), and masks and cross-fades mix decoded audio with the source.
-No library loss compares complex spectra, so this one is written here.
+No library loss compares complex spectra, so this one is written here. A Griffin-Lim vocoder needs none: its
+magnitudes are compared frame by frame with the source's STFT, which pins timing to the frame, and Griffin-Lim
+keeps it (the phase it finds is consistent with those magnitudes).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from vocos.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscri
 from vocos.loss import DiscriminatorLoss, FeatureMatchingLoss, GeneratorLoss, MelSpecReconstructionLoss
 
 from .. import codec as codec_utils
-from ..models.vocoder import VocosVocoder
+from ..models.vocoder import MAX_MAGNITUDE, VocosVocoder
 
 
 class CodecAutoencoder(torch.nn.Module):
@@ -33,10 +37,19 @@ class CodecAutoencoder(torch.nn.Module):
         self.vocoder = vocoder
         self.freeze_encoder = freeze_encoder
 
+    @property
+    def predicts_magnitudes(self) -> bool:
+        """True for a Griffin-Lim vocoder: training compares its magnitudes, not audio."""
+        return self.vocoder is not None and self.vocoder.config.phase == "griffin_lim"
+
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(B, T)` audio → (reconstruction `(B, T)`, latents `(B, C, F)`)."""
+        """`(B, T)` audio → (reconstruction, latents `(B, C, F)`). The reconstruction is audio `(B, T)`, or, in
+        training with a Griffin-Lim vocoder, its log-magnitudes `(B, n_fft // 2 + 1, F + 1)` (Griffin-Lim is not
+        run: the loss is on the magnitudes; `.eval()` gives audio)."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_encoder):
             latents = codec_utils.encode(self.codec, audio)  # (B, C, F)
+        if self.training and self.predicts_magnitudes:
+            return self.vocoder.log_magnitude(latents), latents
         recon = codec_utils.decode(self.codec, latents, audio.shape[-1], vocoder=self.vocoder)  # (B, T)
         return recon, latents
 
@@ -72,6 +85,22 @@ def complex_stft_loss(prediction: torch.Tensor, target: torch.Tensor, fft_sizes=
         spec_t = torch.stft(target, n_fft, n_fft // 4, window=window, return_complex=True)
         total = total + F.l1_loss(torch.view_as_real(spec_p), torch.view_as_real(spec_t)) * (4 / n_fft) ** 0.5
     return total / len(fft_sizes)
+
+
+def magnitude_losses(log_magnitude: torch.Tensor, target: torch.Tensor, n_fft: int, hop_length: int) -> dict:
+    """Predicted natural-log STFT magnitudes `(B, bins, frames)` against the STFT of the target audio `(B, T)`
+    (`torch.stft(center=True)` framing, as [`VocosVocoder.log_magnitude`]): L1 of log-magnitudes (the detail of
+    quiet bins) and spectral convergence (Arık et al., 2019: the loud bins)."""
+    window = torch.hann_window(n_fft, device=target.device)
+    magnitude = torch.stft(target, n_fft, hop_length, window=window, return_complex=True).abs()
+    frames = min(magnitude.shape[-1], log_magnitude.shape[-1])
+    magnitude, log_magnitude = magnitude[..., :frames], log_magnitude[..., :frames]
+    predicted = log_magnitude.exp().clamp(max=MAX_MAGNITUDE)
+    return {
+        "log_magnitude": F.l1_loss(log_magnitude, magnitude.clamp_min(1e-5).log()),
+        "spectral_convergence": torch.linalg.vector_norm(predicted - magnitude) / torch.linalg.vector_norm(
+            magnitude).clamp_min(1e-8),
+    }
 
 
 class VocosDiscriminators(torch.nn.Module):

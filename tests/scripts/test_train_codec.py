@@ -2,6 +2,10 @@
 saves both components, resumes where it stopped with a log that spans the chunks, and continues from saved weights."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,3 +65,28 @@ def test_frozen_encoder_trains_the_decoder_alone_against_the_resolution_discrimi
     assert any(not torch.equal(_weights(start / "vocoder")[k], v) for k, v in _weights(out / "vocoder").items())
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert {"gen", "feat", "disc"} <= set(log[-1])
+
+
+def test_griffin_lim_vocoder_trains_on_magnitudes_from_a_learned_vocoders_backbone(tiny_corpus, tmp_path, launch):
+    start = tmp_path / "start"
+    launch("train_codec.py", 1, "--manifest", tiny_corpus, "--output_dir", start, *TINY, "--max_train_steps", "0")
+    out = tmp_path / "gl"
+    result = launch("train_codec.py", 1, "--manifest", tiny_corpus, "--output_dir", out, "--init_from", start, *TINY,
+                    "--phase", "griffin_lim", "--griffin_lim_iters", "8", "--max_train_steps", "2")
+    assert "new griffin_lim head" in result.stdout + result.stderr
+    vocoder = VocosVocoder.from_pretrained(out / "vocoder")
+    assert vocoder.config.phase == "griffin_lim" and vocoder.config.griffin_lim_iters == 8
+    # the backbone started from the saved (learned-phase) vocoder's and trained on
+    learned = VocosVocoder.from_pretrained(start / "vocoder")
+    assert set(vocoder.backbone.state_dict()) == set(learned.backbone.state_dict())
+    assert any(not torch.equal(learned.backbone.state_dict()[k], v) for k, v in vocoder.backbone.state_dict().items())
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert {"log_magnitude", "spectral_convergence", "val_mel_l1"} <= set(log[-1]) and "mel" not in log[-1]
+
+
+def test_griffin_lim_vocoder_refuses_the_adversarial_phase(tiny_corpus, tmp_path):
+    script = Path(__file__).resolve().parents[2] / "scripts" / "train_codec.py"
+    result = subprocess.run([sys.executable, script, "--manifest", tiny_corpus, "--output_dir", tmp_path / "x", *TINY,
+                             "--phase", "griffin_lim", "--adversarial_start_step", "0", "--max_train_steps", "1"],
+                            capture_output=True, text=True, timeout=300, env=os.environ | {"CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode != 0 and "discriminators need a differentiable waveform" in result.stderr
