@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast, set_seed
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 from transformers import EncodecConfig, EncodecModel
@@ -88,6 +88,9 @@ def parse_args(argv=None):
                    help="diffusers.optimization.get_scheduler name; constant keeps chunks of training comparable.")
     p.add_argument("--lr_warmup_steps", type=int, default=500)
     p.add_argument("--max_train_steps", type=int, default=20000, help="Total steps over all chunks.")
+    p.add_argument("--max_train_minutes", type=float, default=None,
+                   help="Stop this chunk after so many minutes (wall clock), at a step it checkpoints and saves: a "
+                        "time-boxed run (a lent GPU, a CPU session) that the next chunk resumes.")
     p.add_argument("--mel_weight", type=float, default=45.0)
     p.add_argument("--complex_weight", type=float, default=1.0)
     p.add_argument("--adversarial_start_step", type=int, default=-1, help="-1: no adversarial training.")
@@ -259,7 +262,9 @@ def main(argv=None):
     unwrapped = accelerator.unwrap_model(model)
     progress = tqdm(total=args.max_train_steps, initial=state.step, desc="codec", disable=not accelerator.is_main_process)
     start, running = time.time() - (log_rows[-1]["time_s"] if log_rows else 0.0), {}
-    while state.step < args.max_train_steps:
+    deadline = time.time() + 60 * args.max_train_minutes if args.max_train_minutes is not None else None
+    stop = False
+    while state.step < args.max_train_steps and not stop:
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
         skip = 0
         for audio in epoch_loader:  # (B, segment)
@@ -302,20 +307,23 @@ def main(argv=None):
             running["n"] = running.get("n", 0) + 1
             progress.set_postfix({key: f"{float(value):.3f}" for key, value in losses.items()})
 
-            if state.step % 50 == 0 or state.step == args.max_train_steps:
+            # every process stops at the same step: the main process's clock decides
+            stop = deadline is not None and bool(broadcast(torch.tensor([time.time() > deadline],
+                                                                        device=accelerator.device))[0])
+            last = stop or state.step == args.max_train_steps
+            if state.step % 50 == 0 or last:
                 n = running.pop("n")
                 row = {"step": state.step, "time_s": round(time.time() - start, 1), "lr": lr_scheduler.get_last_lr()[0]}
                 row |= {key: value / n for key, value in running.items()}
                 running = {}
-                if accelerator.is_main_process and (state.step % args.validation_steps == 0
-                                                    or state.step == args.max_train_steps):
+                if accelerator.is_main_process and (state.step % args.validation_steps == 0 or last):
                     row |= validate(unwrapped, val_clips, args.sampling_rate)
                     logger.info(json.dumps(row))
                 log_rows.append(row)
                 if accelerator.is_main_process:
                     with open(log_path, "a") as f:
                         f.write(json.dumps(row) + "\n")
-            if state.step % args.checkpointing_steps == 0 or state.step == args.max_train_steps:
+            if state.step % args.checkpointing_steps == 0 or last:
                 accelerator.save_state(safe_serialization=False)  # vocos STFT windows share storage after a load
                 if accelerator.is_main_process:
                     save_models(unwrapped, args.output_dir)
@@ -324,7 +332,9 @@ def main(argv=None):
                              ["mel", "complex", "log_magnitude", "spectral_convergence", "gen", "feat", "val_mel_l1",
                               "val_stoi", "val_pesq", "val_f0_error_st"],
                              f"codec training ({args.output_dir.name})")
-            if state.step >= args.max_train_steps:
+            if last:
+                if stop:
+                    logger.info(f"--max_train_minutes {args.max_train_minutes} reached at step {state.step}")
                 break
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:

@@ -90,3 +90,17 @@ def test_griffin_lim_vocoder_refuses_the_adversarial_phase(tiny_corpus, tmp_path
                              "--phase", "griffin_lim", "--adversarial_start_step", "0", "--max_train_steps", "1"],
                             capture_output=True, text=True, timeout=300, env=os.environ | {"CUDA_VISIBLE_DEVICES": ""})
     assert result.returncode != 0 and "discriminators need a differentiable waveform" in result.stderr
+
+
+def test_a_time_boxed_chunk_stops_saves_and_resumes(tiny_corpus, tmp_path, launch):
+    out = tmp_path / "boxed"
+    result = launch("train_codec.py", 1, "--manifest", tiny_corpus, "--output_dir", out, *TINY,
+                    "--max_train_steps", "50", "--max_train_minutes", "0")
+    assert "--max_train_minutes 0.0 reached at step 1" in result.stdout + result.stderr
+    assert (out / "vocoder" / "config.json").is_file()
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1] and "val_mel_l1" in log[-1]
+    result = launch("train_codec.py", 1, "--manifest", tiny_corpus, "--output_dir", out, *TINY,
+                    "--max_train_steps", "3", "--resume_from_checkpoint", "latest")
+    assert "at step 1" in result.stdout + result.stderr
+    assert [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()] == [1, 3]
