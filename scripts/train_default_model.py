@@ -107,6 +107,15 @@ SMOKE = {
                 "--adversarial_start_step", "0", "--validation_steps", "1",
                 "--checkpointing_steps", "1", "--num_validation_clips", "1", "--train_batch_size", "4",
                 "--segment_seconds", "0.25"],
+    "codec_finetune": [
+        (name, ["--vocoder", "--phase", "griffin_lim", "--griffin_lim_iters", "4", "--max_train_steps", "1", "--lr_warmup_steps", "0",
+                "--validation_steps", "1", "--checkpointing_steps", "1", "--num_validation_clips", "1",
+                "--train_batch_size", "4", "--segment_seconds", "0.25", *extra])
+        for name, extra in (("codec_gl", []), ("codec_gl_decoder", ["--freeze_encoder"]))
+    ],
+    "ldm_finetune": [["--max_train_steps", "1", "--renormalize_latents", "--validation_steps", "1",
+                      "--checkpointing_steps", "1", "--num_validation_clips", "1", "--validation_inference_steps", "2",
+                      "--segment_frames", "32", "--train_batch_size", "4", "--prediction_type", "v_prediction"]],
 }
 
 
@@ -176,6 +185,27 @@ def main(argv=None):
         ldm = stage
         continued.append(_last_validation(stage / "train_log.jsonl"))
 
+    # A new codec from the last one's weights (`codec_finetune`, each stage continuing the previous one), then the
+    # LDM continued on its latents (`ldm_finetune`; the first stage renormalizes them): v0.5's Griffin-Lim decoder
+    codec_dir = decoder  # the first codec stage's encoder with the newest of its decoders
+    for name, stage_args in recipe.get("codec_finetune", []):
+        stage = work / name
+        if not (stage / "DONE").is_file():
+            run([*launch, SCRIPTS / "train_codec.py", "--manifest", manifest, "--output_dir", stage, "--init_from",
+                 codec_dir, "--resume_from_checkpoint", "latest", *stage_args])
+            (stage / "DONE").touch()
+        codec_dir = decoder = stage
+    for i, stage_args in enumerate(recipe.get("ldm_finetune", [])):
+        stage = work / f"ldm_finetune_{i + 1}"
+        if not (stage / "DONE").is_file():
+            run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", codec_dir / "codec",
+                 "--vocoder", codec_dir / "vocoder", "--output_dir", stage, "--cache_dir", work / "ldm" / "cache",
+                 "--init_denoiser", ldm / "pipeline" / "denoiser", "--resume_from_checkpoint", "latest",
+                 *stage_args])
+            (stage / "DONE").touch()
+        ldm = stage
+        continued.append(_last_validation(stage / "train_log.jsonl"))
+
     from latentdiff_edit.loading import DEFAULT_MODEL_DIR
 
     export = args.export_dir or DEFAULT_MODEL_DIR
@@ -195,6 +225,8 @@ def main(argv=None):
         "corpus": json.loads((corpus / "summary.json").read_text()),
         "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
         **({"vocoder_training": _last_validation(decoder / "train_log.jsonl")} if decoder != work / "codec" else {}),
+        **({"codec_finetune": {name: _last_validation(work / name / "train_log.jsonl")
+                               for name, _ in recipe["codec_finetune"]}} if recipe.get("codec_finetune") else {}),
         "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
         **({"ldm_continued": continued} if continued else {}),
     }

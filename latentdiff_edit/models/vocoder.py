@@ -106,14 +106,15 @@ class VocosVocoder(ModelMixin, ConfigMixin):
         return F.pad(log_magnitude, (0, 1), mode="replicate")
 
     def griffin_lim(self, magnitude: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
-        """Linear magnitudes `(B, bins, frames)` → audio `(B, (frames - 1) * hop_length)` (or `num_samples`)."""
+        """Linear magnitudes `(B, bins, frames)` → audio `(B, (frames - 1) * hop_length)`, cut to `num_samples`
+        when given (the iterations run at the whole frames' length, where the STFT has exactly `frames` frames)."""
         config = self.config
-        return torchaudio.functional.griffinlim(
+        audio = torchaudio.functional.griffinlim(
             magnitude.float(), self.window.float(), config.n_fft, config.hop_length, config.n_fft, power=1.0,
             n_iter=config.griffin_lim_iters, momentum=config.griffin_lim_momentum,
-            length=num_samples if num_samples is not None else (magnitude.shape[-1] - 1) * config.hop_length,
-            rand_init=False,
+            length=(magnitude.shape[-1] - 1) * config.hop_length, rand_init=False,
         )
+        return audio if num_samples is None else audio[..., :num_samples]
 
     def forward(self, latents: torch.Tensor, return_dict: bool = True) -> VocosVocoderOutput | tuple[torch.Tensor]:
         if self.config.phase == "learned":

@@ -130,3 +130,25 @@ def test_pipeline_with_vocoder_saves_loads_and_decodes_with_it(tmp_path):
 def test_pipeline_refuses_a_vocoder_with_another_hop():
     with pytest.raises(ValueError, match="hop_length"):
         VoiceEditPipeline(**tiny_components(), vocoder=tiny_vocoder(hop_length=16))
+
+
+def test_pipeline_with_a_griffin_lim_vocoder_decodes_any_length_and_long_clips_in_windows(monkeypatch):
+    """Clip lengths that are not whole hops; a clip longer than one codec window is decoded window by window with
+    the magnitudes cross-faded and one phase for the whole clip: the same spectrum as decoding it whole."""
+    from latentdiff_edit.pipelines import pipeline_voice_edit as module
+
+    pipe = VoiceEditPipeline(**tiny_components(), vocoder=tiny_vocoder(phase="griffin_lim"))
+    pipe.set_progress_bar_config(disable=True)
+    audio = harmonic_tone(150.0, 0.5, 8000)[:3999]
+    out = pipe(audio=audio, sampling_rate=8000, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert out.audios.shape == (1, 3999) and np.isfinite(out.audios).all()
+
+    latents = torch.randn(1, 8, 500)
+    whole = pipe.decode_latents(latents, [3997])
+    monkeypatch.setattr(module, "CODEC_WINDOW_SECONDS", 0.2)  # 200-frame windows sharing 50 frames
+    monkeypatch.setattr(module, "CODEC_OVERLAP_SECONDS", 0.05)
+    windowed = pipe.decode_latents(latents, [3997])
+    assert windowed.shape == whole.shape == (1, 3997)
+    target = _stft_magnitude(whole[0], 32, 8)
+    error = torch.linalg.vector_norm(_stft_magnitude(windowed[0], 32, 8) - target) / torch.linalg.vector_norm(target)
+    assert error < 0.02
