@@ -113,7 +113,7 @@ def pack_corpus(rows: list[dict], root: Path, folder: Path, budget_bytes: float,
 def write_run_script(path: Path, kit: str, args) -> None:
     train = ["python3", "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
              "--mixed_precision", "no", "--dynamo_backend", "no", "scripts/train_codec.py",
-             "--manifest", f"{kit}/corpus/manifest.jsonl", "--output_dir", "/tmp/run", "--init_from", args.init_from,
+             "--manifest", f"{kit}/corpus/manifest.jsonl", "--output_dir", "@RUN@", "--init_from", args.init_from,
              "--train_batch_size", str(args.train_batch_size), "--max_train_minutes", str(args.train_minutes),
              "--max_train_steps", "1000000", "--phase", args.phase, *TRAIN_ARGS]
     path.write_text("\n".join([
@@ -131,11 +131,19 @@ def write_run_script(path: Path, kit: str, args) -> None:
         "fi",
         'OUT="${OUT:?set OUT to the folder that comes back}"',
         "nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true",
-        shlex.join(train) + ' 2>&1 | tee "$OUT/train.log" | grep -v "it/s" || true',
+        'RUN="$(mktemp -d "${TMPDIR:-/tmp}/codec_run.XXXXXX")"  # a new run: never another run\'s checkpoints',
+        "set +e",
+        shlex.join(train).replace("@RUN@", '"$RUN"') + ' 2>&1 | tee "$OUT/train.log" | { grep -v "it/s" || true; }',
+        "status=${PIPESTATUS[0]}",
+        "set -e",
+        "# what the run saved comes back even when it failed later; the script then fails with the run's status",
         'mkdir -p "$OUT/codec" "$OUT/vocoder"',
-        'cp /tmp/run/codec/config.json /tmp/run/codec/model.safetensors "$OUT/codec/"',
-        'cp /tmp/run/vocoder/config.json /tmp/run/vocoder/diffusion_pytorch_model.safetensors "$OUT/vocoder/"',
-        'cp /tmp/run/train_log.jsonl "$OUT/"',
+        'for f in codec/config.json codec/model.safetensors vocoder/config.json vocoder/diffusion_pytorch_model.safetensors \\',
+        '         train_log.jsonl; do',
+        '  if [ -f "$RUN/$f" ]; then cp "$RUN/$f" "$OUT/$f"; fi',
+        "done",
+        'if [ "$status" -ne 0 ]; then echo "training failed (exit $status): see train.log" >&2; fi',
+        'exit "$status"',
         "",
     ]))
     path.chmod(0o755)

@@ -37,6 +37,7 @@ from latentdiff_edit.features import harmonics_to_noise_db, voiced_semitone_diff
 from latentdiff_edit.models.vocoder import VocosVocoder
 from latentdiff_edit.training import (
     AudioSegmentDataset,
+    check_output_dir,
     load_clip,
     plot_log,
     read_manifest,
@@ -193,6 +194,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
+    check_output_dir(args.output_dir, args.resume_from_checkpoint)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,

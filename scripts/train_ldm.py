@@ -43,6 +43,7 @@ from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitone
 from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.models.vocoder import VocosVocoder
 from latentdiff_edit.training import (
+    check_output_dir,
     load_clip,
     plot_log,
     read_manifest,
@@ -366,6 +367,7 @@ def _weights_hash(model: torch.nn.Module) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_dir(args.output_dir, args.resume_from_checkpoint)
     # One optimizer update is one step of the LR schedule whatever the number of processes
     # (step_scheduler_with_optimizer=False), so a checkpoint resumes on any number of processes at the same LR.
     # cpu=True without a GPU makes the processes of `accelerate launch --multi_gpu` one gloo group instead of

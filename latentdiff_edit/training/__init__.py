@@ -19,6 +19,15 @@ def load_clip(path: str, sampling_rate: int, max_seconds: float | None = None) -
     return prepare_audio(audio, sr, sampling_rate, max_seconds=max_seconds, name=str(path))
 
 
+def check_output_dir(output_dir: Path, resume_from_checkpoint: str | None) -> None:
+    """Refuse to start a new run over an old run's checkpoints (their numbering would collide at the first save,
+    and the old run's log would be mixed into the new one's): resume it, or train into a new folder."""
+    old = sorted(p.name for p in (Path(output_dir) / "checkpoints").glob("checkpoint*"))
+    if old and not resume_from_checkpoint:
+        raise SystemExit(f"{output_dir} already holds checkpoints of a run ({', '.join(old)}): pass "
+                         "--resume_from_checkpoint latest to continue it, or choose a new --output_dir")
+
+
 class AudioSegmentDataset(torch.utils.data.Dataset):
     """Random fixed-length crops of the manifest's clips, held in memory at the target rate (codec training)."""
 

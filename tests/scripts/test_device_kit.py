@@ -69,7 +69,7 @@ def test_the_kit_trains_from_its_corpus_and_leaves_what_comes_back(corpus, tmp_p
         (kit / "run_codec.sh").write_text(script)
         out = tmp_path / "out"
         out.mkdir()
-        env = os.environ | {"KIT_SKIP_INSTALL": "1", "OUT": str(out), "CUDA_VISIBLE_DEVICES": ""}
+        env = os.environ | {"KIT_SKIP_INSTALL": "1", "OUT": str(out), "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp_path)}
         result = subprocess.run(["bash", str(kit / "run_codec.sh")], capture_output=True, text=True, env=env,
                                 timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -104,3 +104,17 @@ def test_a_time_boxed_chunk_stops_saves_and_resumes(tiny_corpus, tmp_path, launc
                     "--max_train_steps", "3", "--resume_from_checkpoint", "latest")
     assert "at step 1" in result.stdout + result.stderr
     assert [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()] == [1, 3]
+
+
+@pytest.mark.parametrize("script", ["train_codec.py", "train_ldm.py"])
+def test_a_new_run_refuses_an_old_runs_checkpoints(tmp_path, script):
+    # the old run's checkpoint numbering would collide at the new run's first save, hours in: refused at the start
+    out = tmp_path / "run"
+    (out / "checkpoints" / "checkpoint_0").mkdir(parents=True)
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, root / "scripts" / script, "--manifest", tmp_path / "none.jsonl",
+                             "--output_dir", out, *(["--codec", tmp_path / "codec"] if script == "train_ldm.py" else [])],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "already holds checkpoints" in result.stderr and "--resume_from_checkpoint latest" in result.stderr
+    assert (out / "checkpoints" / "checkpoint_0").is_dir()
