@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regenerate the shipped default model from nothing: corpus → codec → (vocoder) → latent diffusion → export.
 
-    python scripts/train_default_model.py --work_dir runs/real                       # the shipped model (v0.3)
+    python scripts/train_default_model.py --work_dir runs/real                       # the shipped model (v0.5)
     python scripts/train_default_model.py --work_dir runs/v01 --recipe synthetic     # v0.1 (synthetic voices)
     python scripts/train_default_model.py --work_dir /tmp/smoke --smoke              # a few clips and steps (CI)
 
@@ -9,8 +9,11 @@
 EnCodec encoder trained jointly with a Vocos decoder on regression losses (`codec` stage), then the decoder alone on
 the frozen encoder against the `vocos` multi-resolution discriminator (`vocoder` stage: the latent space stays the
 one the LDM is trained on, so the two can also run side by side), then the LDM with a timbre condition on those
-latents (`ldm` stage), continued from its weights for more steps (`ldm_continue`). `--init_codec DIR` starts the codec stage from saved weights (v0.2 started from v0.1's encoder: `git show
-v0.1` of `latentdiff_edit/default_model`). `--recipe synthetic` regenerates v0.1 (synthetic voices, SEANet codec).
+latents (`ldm` stage), continued from its weights for more steps (`ldm_continue`). v0.5 then fine-tunes the encoder
+with a Griffin-Lim decoder and trains that decoder alone (`codec_finetune`), and continues the LDM on the new
+latents (`ldm_finetune`). `--init_codec DIR` starts the codec stage from saved weights (v0.2 started from v0.1's
+encoder: `git show v0.1` of `latentdiff_edit/default_model`). `--recipe synthetic` regenerates v0.1 (synthetic
+voices, SEANet codec).
 
 Each stage is the public recipe run with `accelerate launch` (so `--num_processes`/GPUs apply), and a stage whose
 output exists is skipped, so an interrupted run continues where it stopped (training stages resume from their latest
@@ -88,6 +91,24 @@ REAL_SPEECH = {
          "--prediction_type", "v_prediction", "--timestep_sampling", "logit_normal", "--logit_mean", "0.4",
          "--logit_std", "1.0"],
     ],
+    # v0.5: the Griffin-Lim decoder. The encoder fine-tuned from v0.4's weights together with a decoder that predicts
+    # log-magnitudes (the backbone from v0.4's vocoder, a new head; constant lr 5e-4), 6,000 steps (~80 min on one
+    # thread), then that decoder alone on the frozen encoder, 5,000 steps (~45 min); the LDM continued from v0.4's
+    # denoiser on the new latents (renormalized: the fine-tuned encoder's latents are a new space, SNR ~1 dB against
+    # v0.4's), 6,000 steps. (The shipped run's schedule: cosine set for 12,000 steps up to step 1,500, then resumed
+    # with the 6,000-step one below after the machine restarted.)
+    "codec_finetune": [
+        (name, ["--vocoder", "--phase", "griffin_lim", "--learning_rate", "5e-4", "--train_batch_size", "8",
+                "--segment_seconds", "1.0", "--validation_steps", "1000", "--checkpointing_steps", "500",
+                "--num_validation_clips", "8", *extra])
+        for name, extra in (("codec_gl", ["--max_train_steps", "6000", "--lr_warmup_steps", "200"]),
+                            ("codec_gl_decoder", ["--freeze_encoder", "--max_train_steps", "5000",
+                                                  "--lr_warmup_steps", "100"]))
+    ],
+    "ldm_finetune": [["--renormalize_latents", "--max_train_steps", "6000", "--learning_rate", "3e-4",
+                      "--lr_warmup_steps", "300", "--validation_steps", "1000", "--checkpointing_steps", "500",
+                      "--num_validation_clips", "6", "--prediction_type", "v_prediction", "--timestep_sampling",
+                      "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0"]],
 }
 SMOKE = {
     "corpus": ["--num_clips", "24", "--seed", "0"],
