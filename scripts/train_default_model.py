@@ -9,9 +9,10 @@
 EnCodec encoder trained jointly with a Vocos decoder on regression losses (`codec` stage), then the decoder alone on
 the frozen encoder against the `vocos` multi-resolution discriminator (`vocoder` stage: the latent space stays the
 one the LDM is trained on, so the two can also run side by side), then the LDM with a timbre condition on those
-latents (`ldm` stage), continued from its weights for more steps (`ldm_continue`). v0.5 then fine-tunes the encoder
-with a Griffin-Lim decoder and trains that decoder alone (`codec_finetune`), and continues the LDM on the new
-latents (`ldm_finetune`). `--init_codec DIR` starts the codec stage from saved weights (v0.2 started from v0.1's
+latents (`ldm` stage), continued from its weights for more steps (`ldm_continue`). Then fine-tuning rounds
+(`finetune_rounds`), each continuing the codec from the last one's weights and then the LDM on its latents: v0.5
+fine-tunes the encoder with a Griffin-Lim decoder and trains that decoder alone (`codec_gl`, `codec_gl_decoder`,
+`ldm_finetune_1`); v0.6 continues encoder and decoder together (`codec_gl_2`, `ldm_finetune_2`). `--init_codec DIR` starts the codec stage from saved weights (v0.2 started from v0.1's
 encoder: `git show v0.1` of `latentdiff_edit/default_model`). `--recipe synthetic` regenerates v0.1 (synthetic
 voices, SEANet codec).
 
@@ -48,6 +49,11 @@ RECIPE = {
             "--num_validation_clips", "6", "--prediction_type", "v_prediction", "--frame_fourier_features", "5",
             "--timestep_sampling", "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0"],
 }
+V06_CODEC_STEPS = 9714  # where the shipped run's 62-minute budget (--max_train_minutes 62) stopped it
+V06_LDM_STEPS = 2000
+LDM_FINETUNE = ["--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
+                "--prediction_type", "v_prediction", "--timestep_sampling", "logit_normal", "--logit_mean", "0.4",
+                "--logit_std", "1.0"]
 REAL_SPEECH = {
     # ~13.3 h: 3.1 h real (five Asterisk prompt sets), 6.9 h natural TTS (19 voices), 1.5 h labeled espeak/flite;
     # half of the real/TTS training clips get an augmented copy (rooms, EQ, noise, MP3, gain, pitch/formant); and
@@ -97,19 +103,32 @@ REAL_SPEECH = {
     # denoiser on the new latents (renormalized: the fine-tuned encoder's latents are a new space, SNR ~1 dB against
     # v0.4's), 6,000 steps. (The shipped run's schedule: cosine set for 12,000 steps up to step 1,500, then resumed
     # with the 6,000-step one below after the machine restarted.)
-    "codec_finetune": [
-        (name, ["--vocoder", "--phase", "griffin_lim", "--learning_rate", "5e-4", "--train_batch_size", "8",
-                "--segment_seconds", "1.0", "--validation_steps", "1000", "--checkpointing_steps", "500",
-                "--num_validation_clips", "8", *extra])
-        for name, extra in (("codec_gl", ["--max_train_steps", "6000", "--lr_warmup_steps", "200"]),
-                            ("codec_gl_decoder", ["--freeze_encoder", "--max_train_steps", "5000",
-                                                  "--lr_warmup_steps", "100"]))
+    "finetune_rounds": [
+        {"codec": [(name, ["--vocoder", "--phase", "griffin_lim", "--learning_rate", "5e-4", "--train_batch_size",
+                           "8", "--segment_seconds", "1.0", "--validation_steps", "1000", "--checkpointing_steps",
+                           "500", "--num_validation_clips", "8", *extra])
+                   for name, extra in (("codec_gl", ["--max_train_steps", "6000", "--lr_warmup_steps", "200"]),
+                                       ("codec_gl_decoder", ["--freeze_encoder", "--max_train_steps", "5000",
+                                                             "--lr_warmup_steps", "100"]))],
+         "ldm": [("ldm_finetune_1", ["--renormalize_latents", *LDM_FINETUNE, "--max_train_steps", "6000",
+                                     "--learning_rate", "3e-4", "--lr_warmup_steps", "300"])]},
+        # v0.6: the encoder and the Griffin-Lim decoder continued jointly from v0.5's weights at a lower constant lr
+        # (3e-4), V06_CODEC_STEPS steps (62 min on 2 CPU threads), then the LDM continued on those latents (2,000 steps,
+        # lr 2e-4, cosine to 2e-5)
+        {"codec": [("codec_gl_2", ["--vocoder", "--phase", "griffin_lim", "--learning_rate", "3e-4",
+                                   "--lr_warmup_steps", "100", "--train_batch_size", "8", "--segment_seconds", "1.0",
+                                   "--validation_steps", "1000", "--checkpointing_steps", "500",
+                                   "--num_validation_clips", "8", "--max_train_steps", str(V06_CODEC_STEPS)])],
+         "ldm": [("ldm_finetune_2", ["--renormalize_latents", *LDM_FINETUNE, "--max_train_steps",
+                                     str(V06_LDM_STEPS), "--learning_rate", "2e-4", "--lr_warmup_steps", "100"])]},
     ],
-    "ldm_finetune": [["--renormalize_latents", "--max_train_steps", "6000", "--learning_rate", "3e-4",
-                      "--lr_warmup_steps", "300", "--validation_steps", "1000", "--checkpointing_steps", "500",
-                      "--num_validation_clips", "6", "--prediction_type", "v_prediction", "--timestep_sampling",
-                      "logit_normal", "--logit_mean", "0.4", "--logit_std", "1.0"]],
 }
+SMOKE_CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--griffin_lim_iters", "4", "--max_train_steps", "1",
+                        "--lr_warmup_steps", "0", "--validation_steps", "1", "--checkpointing_steps", "1",
+                        "--num_validation_clips", "1", "--train_batch_size", "4", "--segment_seconds", "0.25"]
+SMOKE_LDM_FINETUNE = ["--max_train_steps", "1", "--validation_steps", "1", "--checkpointing_steps", "1",
+                      "--num_validation_clips", "1", "--validation_inference_steps", "2", "--segment_frames", "32",
+                      "--train_batch_size", "4", "--prediction_type", "v_prediction"]
 SMOKE = {
     "corpus": ["--num_clips", "24", "--seed", "0"],
     "codec": ["--vocoder", "--vocoder_dim", "16", "--vocoder_intermediate_dim", "32", "--vocoder_layers", "1",
@@ -128,15 +147,13 @@ SMOKE = {
                 "--adversarial_start_step", "0", "--validation_steps", "1",
                 "--checkpointing_steps", "1", "--num_validation_clips", "1", "--train_batch_size", "4",
                 "--segment_seconds", "0.25"],
-    "codec_finetune": [
-        (name, ["--vocoder", "--phase", "griffin_lim", "--griffin_lim_iters", "4", "--max_train_steps", "1", "--lr_warmup_steps", "0",
-                "--validation_steps", "1", "--checkpointing_steps", "1", "--num_validation_clips", "1",
-                "--train_batch_size", "4", "--segment_seconds", "0.25", *extra])
-        for name, extra in (("codec_gl", []), ("codec_gl_decoder", ["--freeze_encoder"]))
+    "finetune_rounds": [
+        {"codec": [(name, [*SMOKE_CODEC_FINETUNE, *extra])
+                   for name, extra in (("codec_gl", []), ("codec_gl_decoder", ["--freeze_encoder"]))],
+         "ldm": [("ldm_finetune_1", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
+        {"codec": [("codec_gl_2", SMOKE_CODEC_FINETUNE)],
+         "ldm": [("ldm_finetune_2", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
     ],
-    "ldm_finetune": [["--max_train_steps", "1", "--renormalize_latents", "--validation_steps", "1",
-                      "--checkpointing_steps", "1", "--num_validation_clips", "1", "--validation_inference_steps", "2",
-                      "--segment_frames", "32", "--train_batch_size", "4", "--prediction_type", "v_prediction"]],
 }
 
 
@@ -206,26 +223,30 @@ def main(argv=None):
         ldm = stage
         continued.append(_last_validation(stage / "train_log.jsonl"))
 
-    # A new codec from the last one's weights (`codec_finetune`, each stage continuing the previous one), then the
-    # LDM continued on its latents (`ldm_finetune`; the first stage renormalizes them): v0.5's Griffin-Lim decoder
+    # Fine-tuning rounds (v0.5 on): each round continues the codec from the last one's weights (its stages in order:
+    # the encoder with its decoder, or the decoder alone), then continues the LDM on that codec's latents (the first
+    # LDM stage of a round renormalizes them: a fine-tuned encoder's latents are a new space)
     codec_dir = decoder  # the first codec stage's encoder with the newest of its decoders
-    for name, stage_args in recipe.get("codec_finetune", []):
-        stage = work / name
-        if not (stage / "DONE").is_file():
-            run([*launch, SCRIPTS / "train_codec.py", "--manifest", manifest, "--output_dir", stage, "--init_from",
-                 codec_dir, "--resume_from_checkpoint", "latest", *stage_args])
-            (stage / "DONE").touch()
-        codec_dir = decoder = stage
-    for i, stage_args in enumerate(recipe.get("ldm_finetune", [])):
-        stage = work / f"ldm_finetune_{i + 1}"
-        if not (stage / "DONE").is_file():
-            run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", codec_dir / "codec",
-                 "--vocoder", codec_dir / "vocoder", "--output_dir", stage, "--cache_dir", work / "ldm" / "cache",
-                 "--init_denoiser", ldm / "pipeline" / "denoiser", "--resume_from_checkpoint", "latest",
-                 *stage_args])
-            (stage / "DONE").touch()
-        ldm = stage
-        continued.append(_last_validation(stage / "train_log.jsonl"))
+    codec_stages = []
+    for round_ in recipe.get("finetune_rounds", []):
+        for name, stage_args in round_["codec"]:
+            stage = work / name
+            if not (stage / "DONE").is_file():
+                run([*launch, SCRIPTS / "train_codec.py", "--manifest", manifest, "--output_dir", stage,
+                     "--init_from", codec_dir, "--resume_from_checkpoint", "latest", *stage_args])
+                (stage / "DONE").touch()
+            codec_dir = decoder = stage
+            codec_stages.append(name)
+        for name, stage_args in round_["ldm"]:
+            stage = work / name
+            if not (stage / "DONE").is_file():
+                run([*launch, SCRIPTS / "train_ldm.py", "--manifest", manifest, "--codec", codec_dir / "codec",
+                     "--vocoder", codec_dir / "vocoder", "--output_dir", stage, "--cache_dir", work / "ldm" / "cache",
+                     "--init_denoiser", ldm / "pipeline" / "denoiser", "--resume_from_checkpoint", "latest",
+                     *stage_args])
+                (stage / "DONE").touch()
+            ldm = stage
+            continued.append(_last_validation(stage / "train_log.jsonl"))
 
     from latentdiff_edit.loading import DEFAULT_MODEL_DIR
 
@@ -247,7 +268,7 @@ def main(argv=None):
         "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
         **({"vocoder_training": _last_validation(decoder / "train_log.jsonl")} if decoder != work / "codec" else {}),
         **({"codec_finetune": {name: _last_validation(work / name / "train_log.jsonl")
-                               for name, _ in recipe["codec_finetune"]}} if recipe.get("codec_finetune") else {}),
+                               for name in codec_stages}} if codec_stages else {}),
         "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
         **({"ldm_continued": continued} if continued else {}),
     }

@@ -19,7 +19,8 @@ from latentdiff_edit.loading import load_pipeline
 from latentdiff_edit.training import load_clip
 
 torch.set_num_threads(1)
-# usage: [LATENTDIFF_EDIT_MODEL=DIR] [INVERSION=ddim|ddpm] [PCA=0] measure_directions.py OUT_DIR [CALIBRATION_JSON]
+# usage (the sets are synthesized into ./runs/inversion/sets when absent): [LATENTDIFF_EDIT_MODEL=DIR]
+#   [CALIBRATION=flite|real CORPUS=data/corpus] [INVERSION=ddim|ddpm] [PCA=0] measure_directions.py OUT_DIR [CALIBRATION_JSON]
 # (default: the shipped model, DDIM inversion, with the PCA directions)
 out = sys.argv[1]
 pipe = load_pipeline(os.environ["LATENTDIFF_EDIT_MODEL"]) if os.environ.get("LATENTDIFF_EDIT_MODEL") else \
@@ -32,11 +33,58 @@ def load(path, seconds=4.0):
     return load_clip(path, sr).numpy()[: int(seconds * sr)]
 
 
-sets = "runs/inversion/sets"  # espeak-ng -v en-us|en+m3 -m "<prosody range=low|high>", flite -t; 6 sentences
+sets = "runs/inversion/sets"
+SENTENCES = [  # Harvard sentences (lists 1-2); the sets before v0.5 used six sentences that were not recorded here
+    "The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.", "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.", "The juice of lemons makes fine punch.",
+]
+
+
+def make_sets(folder):
+    """espeak-ng (voices en-us, en+m3) with SSML prosody range low / high, and flite, one clip per sentence."""
+    import subprocess
+
+    os.makedirs(folder, exist_ok=True)
+    for i, text in enumerate(SENTENCES):
+        for voice in ("en-us", "en+m3"):
+            for rng in ("low", "high"):
+                path = f"{folder}/es_{voice.replace('+', '_')}_{i}_{rng}.wav"
+                if not os.path.exists(path):
+                    ssml = f'<speak><prosody range="{rng}">{text}</prosody></speak>'
+                    subprocess.run(["espeak-ng", "-v", voice, "-m", "-w", path, ssml], check=True)
+        path = f"{folder}/fl_{i}.wav"
+        if not os.path.exists(path):
+            subprocess.run(["flite", "-t", text, "-o", path], check=True)
+
+
+if not glob.glob(f"{sets}/fl_*.wav"):
+    make_sets(sets)
 flat = [load(p, 10) for p in sorted(glob.glob(f"{sets}/es_*_low.wav"))]
 lively = [load(p, 10) for p in sorted(glob.glob(f"{sets}/es_*_high.wav"))]
 flite = [load(p) for p in sorted(glob.glob(f"{sets}/fl_*.wav"))]
 librivox = [load(p) for p in sorted(glob.glob("/usr/share/pocketsphinx/test/data/librivox/*.wav"))]
+
+
+def calibration_clips():
+    """CALIBRATION=flite (default): the first 4 flite clips. CALIBRATION=real: one prompt of each of the five
+    Asterisk speakers (the first by path of 2-6 s) from the corpus's validation split (real recordings, not augmented;
+    CORPUS=the corpus folder), which no model trained on and which are not evaluated here."""
+    if os.environ.get("CALIBRATION", "flite") == "flite":
+        return flite[:4]
+    corpus = os.environ["CORPUS"]
+    rows = [json.loads(line) for line in open(f"{corpus}/manifest.jsonl")]
+    first = {}
+    for r in sorted(rows, key=lambda r: r["path"]):
+        if (r["split"] == "validation" and r.get("kind") == "real" and not r.get("augmented")
+                and not r.get("derived_from") and 2.0 <= r["duration_s"] <= 6.0):
+            first.setdefault(r["voice"], r)
+    if len(first) < 2:
+        raise SystemExit(f"CALIBRATION=real needs validation prompts of the real speakers in {corpus}")
+    print("calibration clips", [r["path"] for r in first.values()], flush=True)
+    return [load(f"{corpus}/{r['path']}") for r in first.values()]
+
+
 edit = {"guidance_scale": 2.0, "guidance_reference": "source"}
 inv = {"num_inference_steps": 20, "inversion_depth": 0.8, "method": os.environ.get("INVERSION", "ddim")}
 torch.manual_seed(0)  # DDPM inversion's noise maps
@@ -45,9 +93,9 @@ direction = contour_direction("intonation", flat, lively, sr,
                               description="F0 spread: espeak-ng prosody range low -> high, 12 clips each")
 print("unit (log spread ratio between the sets)", direction.unit, "ratio", math.exp(direction.unit), flush=True)
 if len(sys.argv) > 2:  # a calibration measured before: {"raw": [...], "measured": [...]}
-    direction.calibration = {**json.loads(sys.argv[2]), "num_clips": 4, "edit_kwargs": edit, "invert_kwargs": inv}
+    direction.calibration = {**json.loads(sys.argv[2]), "edit_kwargs": edit, "invert_kwargs": inv}
 else:
-    calibrate(pipe, direction, flite[:4], sr, raw_strengths=(-1.0, -0.5, -0.25, 0.25, 0.5, 1.0), edit_kwargs=edit,
+    calibrate(pipe, direction, calibration_clips(), sr, raw_strengths=(-1.0, -0.5, -0.25, 0.25, 0.5, 1.0), edit_kwargs=edit,
               invert_kwargs=inv)
 print("calibration", json.dumps({k: direction.calibration[k] for k in ("raw", "measured")}), time.time() - t0, flush=True)
 save_directions([direction], out)
