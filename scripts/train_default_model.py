@@ -51,6 +51,8 @@ RECIPE = {
 }
 V06_CODEC_STEPS = 9714  # where the shipped run's 62-minute budget (--max_train_minutes 62) stopped it
 V06_LDM_STEPS = 2000
+CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--train_batch_size", "8", "--segment_seconds", "1.0",
+                  "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "8"]
 LDM_FINETUNE = ["--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
                 "--prediction_type", "v_prediction", "--timestep_sampling", "logit_normal", "--logit_mean", "0.4",
                 "--logit_std", "1.0"]
@@ -104,9 +106,7 @@ REAL_SPEECH = {
     # v0.4's), 6,000 steps. (The shipped run's schedule: cosine set for 12,000 steps up to step 1,500, then resumed
     # with the 6,000-step one below after the machine restarted.)
     "finetune_rounds": [
-        {"codec": [(name, ["--vocoder", "--phase", "griffin_lim", "--learning_rate", "5e-4", "--train_batch_size",
-                           "8", "--segment_seconds", "1.0", "--validation_steps", "1000", "--checkpointing_steps",
-                           "500", "--num_validation_clips", "8", *extra])
+        {"codec": [(name, [*CODEC_FINETUNE, "--learning_rate", "5e-4", *extra])
                    for name, extra in (("codec_gl", ["--max_train_steps", "6000", "--lr_warmup_steps", "200"]),
                                        ("codec_gl_decoder", ["--freeze_encoder", "--max_train_steps", "5000",
                                                              "--lr_warmup_steps", "100"]))],
@@ -115,10 +115,8 @@ REAL_SPEECH = {
         # v0.6: the encoder and the Griffin-Lim decoder continued jointly from v0.5's weights at a lower constant lr
         # (3e-4), V06_CODEC_STEPS steps (62 min on 2 CPU threads), then the LDM continued on those latents (2,000 steps,
         # lr 2e-4, cosine to 2e-5)
-        {"codec": [("codec_gl_2", ["--vocoder", "--phase", "griffin_lim", "--learning_rate", "3e-4",
-                                   "--lr_warmup_steps", "100", "--train_batch_size", "8", "--segment_seconds", "1.0",
-                                   "--validation_steps", "1000", "--checkpointing_steps", "500",
-                                   "--num_validation_clips", "8", "--max_train_steps", str(V06_CODEC_STEPS)])],
+        {"codec": [("codec_gl_2", [*CODEC_FINETUNE, "--learning_rate", "3e-4", "--lr_warmup_steps", "100",
+                                   "--max_train_steps", str(V06_CODEC_STEPS)])],
          "ldm": [("ldm_finetune_2", ["--renormalize_latents", *LDM_FINETUNE, "--max_train_steps",
                                      str(V06_LDM_STEPS), "--learning_rate", "2e-4", "--lr_warmup_steps", "100"])]},
     ],
