@@ -278,7 +278,7 @@ def calibrate(
     if not clips:
         raise ValueError("`clips` is empty")
     grid = sorted(set(float(s) for s in raw_strengths) | {0.0})
-    uncalibrated = Direction(**{**asdict(direction), "vector": direction.vector, "calibration": {}})
+    uncalibrated = _uncalibrated(direction)
     responses = {s: [] for s in grid}
     for clip in clips:
         inversion = pipe.invert(clip, sampling_rate, **dict(invert_kwargs or {}))
@@ -296,6 +296,113 @@ def calibrate(
     if direction.unit is None:
         direction.unit = measured[-1] / grid[-1] if grid[-1] else 1.0
     return direction
+
+
+def _uncalibrated(direction: Direction) -> Direction:
+    """The same direction with no calibration: `strength` is then the raw strength."""
+    return Direction(**{**asdict(direction), "vector": direction.vector, "calibration": {}})
+
+
+@dataclass
+class FittedEdit:
+    """
+    A direction edit whose raw strength was fitted to one clip (`fit_strength`).
+
+    Args:
+        audio (`np.ndarray`): the edit closest to the asked change, `(num_samples,)` at the pipeline's rate.
+        raw_strength (`float`): the raw strength that made it.
+        asked (`float`): the asked change of the direction's attribute (`strength * unit`, in its terms).
+        measured (`float`): its measured change (NaN when unmeasurable).
+        trace (`list[dict]`): every try, `{"raw_strength", "measured"}`, in order.
+        converged (`bool`): whether `measured` is within the tolerance of `asked`.
+    """
+
+    audio: np.ndarray
+    raw_strength: float
+    asked: float
+    measured: float
+    trace: list
+    converged: bool
+
+    def as_dict(self) -> dict:
+        return {"raw_strength": self.raw_strength, "asked": self.asked, "measured": self.measured,
+                "tries": len(self.trace), "converged": self.converged, "trace": self.trace}
+
+
+@torch.no_grad()
+def fit_strength(
+    pipe,
+    inversion,
+    direction: Direction,
+    strength: float,
+    reference: np.ndarray,
+    max_iterations: int = 3,
+    tolerance: float = 0.1,
+    edit_kwargs: Mapping | None = None,
+    seed: int | None = None,
+    span: tuple[int, int] | None = None,
+) -> FittedEdit:
+    """
+    Edit one inverted clip along a calibrated direction so that the measured change of its attribute is the asked
+    one on *this* clip: the calibration's mean response is the first try, then up to `max_iterations` more tries by
+    the secant method on the raw strength (starting from the point "raw 0 = no change"), stopping once the measured
+    change is within `tolerance` (relative) of the asked one. The calibration alone maps strength to the mean change
+    of its calibration clips; clips respond differently (a flat reader's contour moves less than a lively one's),
+    and this closes that gap at the cost of one regeneration per try. A try whose response has the wrong slope
+    (noise, or a clip the direction does not move) ends the search; the returned edit is always the closest try.
+
+    Args:
+        inversion: one clip's `VoiceInversionOutput` (`pipe.invert`).
+        direction (`Direction`): calibrated (`calibrate`), with an `attribute`.
+        strength (`float`): calibrated strength (the change asked is `strength * direction.unit`).
+        reference (`np.ndarray`): the audio the change is measured against: the source for what a listener compares
+            with, or the unedited regeneration (as `calibrate` measures).
+        max_iterations (`int`, *optional*, defaults to 3): tries after the first.
+        tolerance (`float`, *optional*, defaults to 0.1): relative error that ends the search.
+        edit_kwargs (`dict`, *optional*): the call's other `__call__` arguments (other edits, guidance, masks).
+        seed (`int`, *optional*): every try gets a `torch.Generator` seeded with it, so tries differ only in strength.
+        span (`tuple[int, int]`, *optional*): the samples of the output that are measured (an edited segment);
+            `reference` is that span of the source.
+    """
+    if not direction.calibrated or direction.attribute is None:
+        raise ValueError(f"direction {direction.name!r} is not calibrated: fitting its strength needs a calibration "
+                         f"(`calibrate`) and a measured `attribute`")
+    if max_iterations < 0 or not tolerance > 0:
+        raise ValueError(f"`max_iterations` must be >= 0 and `tolerance` > 0, got {max_iterations} and {tolerance}")
+    if len(inversion.num_samples) != 1:
+        raise ValueError(f"fit_strength edits one clip, got an inversion of {len(inversion.num_samples)}")
+    attribute, asked = direction.attribute, strength * direction.unit
+    before = measure(reference, pipe.sampling_rate)[attribute]
+    raw_direction, num_samples = _uncalibrated(direction), inversion.num_samples[0]
+    # the calibration's raw strengths bound the search (4x its widest): past them the model is far off its data
+    limit = 4 * max(abs(r) for r in direction.calibration["raw"])
+    points, trace, best = [(0.0, 0.0)], [], None
+    raw = direction.raw_strength(strength)
+    kwargs = dict(edit_kwargs or {})
+    for _ in range(max_iterations + 1 if asked != 0 else 1):
+        if seed is not None:
+            kwargs["generator"] = torch.Generator("cpu").manual_seed(seed)
+        audio = pipe(inversion=inversion, direction=raw_direction, strength=raw, output_type="np",
+                     **kwargs).audios[0, :num_samples]
+        measured_audio = audio if span is None else audio[span[0] : span[1]]
+        got = change(attribute, before, measure(measured_audio, pipe.sampling_rate)[attribute])
+        trace.append({"raw_strength": float(raw), "measured": float(got)})
+        error = abs(got - asked) if math.isfinite(got) else math.inf
+        if best is None or error < best[0]:
+            best = (error, audio, raw, got)
+        if error <= tolerance * abs(asked) or not math.isfinite(got):
+            break
+        (r0, g0), (r1, g1) = points[-1], (raw, got)
+        points.append((raw, got))
+        slope = (g1 - g0) / (r1 - r0) if r1 != r0 else 0.0
+        if not slope > 0:  # calibrated curves rise with raw strength (`raw_strength`); this one did not
+            break
+        raw = float(np.clip(r1 + (asked - g1) / slope, -limit, limit))
+        if raw == r1:
+            break
+    error, audio, raw, got = best
+    return FittedEdit(np.asarray(audio, dtype=np.float32), float(raw), float(asked), float(got), trace,
+                      bool(error <= tolerance * abs(asked)))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

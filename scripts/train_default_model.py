@@ -151,6 +151,9 @@ SMOKE = {
          "ldm": [("ldm_finetune_1", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
         {"codec": [("codec_gl_2", SMOKE_CODEC_FINETUNE)],
          "ldm": [("ldm_finetune_2", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
+        # the third round continues the second round's codec run (one more step), as v0.7 does
+        {"codec": [("codec_gl_2", [*SMOKE_CODEC_FINETUNE, "--max_train_steps", "2"])],
+         "ldm": [("ldm_finetune_3", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
     ],
 }
 
@@ -224,15 +227,18 @@ def main(argv=None):
     # Fine-tuning rounds (v0.5 on): each round continues the codec from the last one's weights (its stages in order:
     # the encoder with its decoder, or the decoder alone), then continues the LDM on that codec's latents (the first
     # LDM stage of a round renormalizes them: a fine-tuned encoder's latents are a new space)
+    # A codec stage named again in a later round continues that run from its last checkpoint (optimizer and lr
+    # schedule included) to the new round's --max_train_steps, as `--resume_from_checkpoint latest` does by hand.
     codec_dir = decoder  # the first codec stage's encoder with the newest of its decoders
     codec_stages = []
-    for round_ in recipe.get("finetune_rounds", []):
+    for number, round_ in enumerate(recipe.get("finetune_rounds", []), start=1):
         for name, stage_args in round_["codec"]:
             stage = work / name
-            if not (stage / "DONE").is_file():
+            done = stage / ("DONE" if name not in codec_stages else f"DONE_round_{number}")
+            if not done.is_file():
                 run([*launch, SCRIPTS / "train_codec.py", "--manifest", manifest, "--output_dir", stage,
                      "--init_from", codec_dir, "--resume_from_checkpoint", "latest", *stage_args])
-                (stage / "DONE").touch()
+                done.touch()
             codec_dir = decoder = stage
             codec_stages.append(name)
         for name, stage_args in round_["ldm"]:
@@ -266,7 +272,7 @@ def main(argv=None):
         "codec_training": _last_validation(work / "codec" / "train_log.jsonl"),
         **({"vocoder_training": _last_validation(decoder / "train_log.jsonl")} if decoder != work / "codec" else {}),
         **({"codec_finetune": {name: _last_validation(work / name / "train_log.jsonl")
-                               for name in codec_stages}} if codec_stages else {}),
+                               for name in dict.fromkeys(codec_stages)}} if codec_stages else {}),
         "ldm_training": _last_validation(work / "ldm" / "train_log.jsonl"),
         **({"ldm_continued": continued} if continued else {}),
     }

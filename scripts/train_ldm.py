@@ -125,6 +125,7 @@ def parse_args(argv=None):
     p.add_argument("--max_train_clips", type=int, default=None, help="Use only the first N training clips (smoke).")
     p.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num_threads", type=int, default=None, help="torch.set_num_threads per process (CPU).")
     p.add_argument("--debug_dump_dir", type=Path, default=None,
                    help="Each process writes rank{N}.json there: a hash of every batch it trained on and of its "
                         "final weights (what the distributed tests compare).")
@@ -368,6 +369,8 @@ def _weights_hash(model: torch.nn.Module) -> str:
 def main(argv=None):
     args = parse_args(argv)
     check_output_dir(args.output_dir, args.resume_from_checkpoint)
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
     # One optimizer update is one step of the LR schedule whatever the number of processes
     # (step_scheduler_with_optimizer=False), so a checkpoint resumes on any number of processes at the same LR.
     # cpu=True without a GPU makes the processes of `accelerate launch --multi_gpu` one gloo group instead of

@@ -14,7 +14,9 @@ from latentdiff_edit.directions import (
     calibrate,
     contour_direction,
     direction_effects,
+    fit_strength,
     load_directions,
+    measure,
     pca_directions,
     posterior_directions,
     save_directions,
@@ -126,6 +128,64 @@ def test_supervised_contour_direction_and_calibration(pipe):
             direction.raw_strength(-0.5 * reachable)
 
 
+class ToneResponder:
+    """A stand-in for the pipeline in `fit_strength`'s search (the search is what is tested): it renders a tone whose
+    F0 glide depth grows with the raw strength of the direction it is given, more weakly than the calibration says
+    (as real clips do), optionally backwards past a point."""
+
+    sampling_rate = SR
+
+    def __init__(self, gain=0.5, turn=None):
+        self.gain, self.turn, self.calls = gain, turn, []
+
+    def __call__(self, inversion, direction, strength, output_type, **kwargs):
+        self.calls.append((float(strength), kwargs))
+        raw = strength if self.turn is None or strength <= self.turn else 2 * self.turn - strength
+        depth = 0.02 * math.exp(self.gain * raw)
+        audio = lively_tone(140.0, depth)[None]
+        return type("Output", (), {"audios": audio})()
+
+
+def _calibrated_intonation():
+    # the calibration says raw 1 doubles F0 spread (log ratio 0.69); the responder gives far less per raw unit
+    return Direction("intonation", "contour", torch.tensor([1.0, 0.0, 0.0]), attribute="f0_spread", unit=0.4,
+                     calibration={"raw": [-1.0, 0.0, 1.0], "measured": [-0.69, 0.0, 0.69]})
+
+
+def test_fit_strength_lands_the_asked_change_on_a_clip_that_responds_weaker_than_calibrated():
+    responder, direction = ToneResponder(gain=0.5), _calibrated_intonation()
+    inversion = type("Inversion", (), {"num_samples": [int(0.6 * SR)]})()
+    reference = lively_tone(140.0, 0.02)
+    asked = 0.8 * direction.unit
+    open_loop = fit_strength(responder, inversion, direction, 0.8, reference, max_iterations=0)
+    assert len(open_loop.trace) == 1 and open_loop.raw_strength == pytest.approx(direction.raw_strength(0.8))
+    assert abs(open_loop.measured - asked) > 0.25 * asked  # the calibration alone misses on this clip
+
+    responder.calls.clear()
+    fitted = fit_strength(responder, inversion, direction, 0.8, reference, max_iterations=4, tolerance=0.1, seed=3,
+                          edit_kwargs={"pitch_shift": 1.0})
+    assert fitted.converged and abs(fitted.measured - asked) <= 0.1 * asked
+    assert 1 < len(fitted.trace) <= 5 and fitted.raw_strength > open_loop.raw_strength  # asked harder
+    change = math.log(measure(fitted.audio, SR)["f0_spread"] / measure(reference, SR)["f0_spread"])
+    assert change == pytest.approx(fitted.measured)  # the returned audio is the try it reports
+    assert all(kw["pitch_shift"] == 1.0 and isinstance(kw["generator"], torch.Generator) for _, kw in responder.calls)
+    # a decrease is fitted the same way
+    lowered = fit_strength(responder, inversion, direction, -0.8, reference, max_iterations=4)
+    assert lowered.converged and lowered.measured < 0
+
+
+def test_fit_strength_stops_on_a_backwards_response_and_keeps_the_closest_try():
+    responder, direction = ToneResponder(gain=0.5, turn=1.2), _calibrated_intonation()
+    inversion = type("Inversion", (), {"num_samples": [int(0.6 * SR)]})()
+    reference = lively_tone(140.0, 0.02)
+    fitted = fit_strength(responder, inversion, direction, 2.0, reference, max_iterations=6)
+    assert not fitted.converged  # asked +0.8; the responder never gets past about +0.6 (raw 1.2)
+    best = min(fitted.trace, key=lambda t: abs(t["measured"] - fitted.asked))
+    assert fitted.raw_strength == best["raw_strength"] and fitted.measured == best["measured"]
+    with pytest.raises(ValueError, match="not calibrated"):
+        fit_strength(responder, inversion, Direction("raw", "contour", torch.tensor([1.0, 0.0, 0.0])), 1.0, reference)
+
+
 def test_pca_directions(pipe):
     clips = [harmonic_tone(110.0 + 25 * i, 0.4, SR, seed=i) for i in range(4)]
     directions = pca_directions(pipe, clips, SR, num_directions=3, num_inference_steps=2)
@@ -210,6 +270,30 @@ def test_cli_applies_a_saved_direction_by_name(tiny_pipeline_dir, clip_path, tmp
     assert main(["edit", str(clip_path), "-o", str(tmp_path / "x.wav"), "--model", str(tiny_pipeline_dir),
                  "--direction", "nope", "--directions", str(tmp_path / "dirs"), "--no-credentials"]) == 2
     assert "livelier" in capsys.readouterr().err
+
+
+def test_cli_fits_a_calibrated_direction_to_the_clip(tiny_pipeline_dir, clip_path, tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from latentdiff_edit.apps.cli import main
+    from latentdiff_edit.apps.editing import read_provenance
+
+    save_directions([_calibrated_intonation()], tmp_path / "dirs")
+    report_path, out_path = tmp_path / "report.json", tmp_path / "out.wav"
+    out = _run(["edit", clip_path, "-o", out_path, "--model", tiny_pipeline_dir, "--steps", "2",
+                "--direction", "intonation", "--directions", tmp_path / "dirs", "--strength", "0.5",
+                "--fit-strength", "2", "--report", report_path, "--no-credentials"], capsys)
+    fit = json.loads(report_path.read_text())["direction"]["fit"]
+    assert 1 <= fit["tries"] <= 3 and fit["asked"] == pytest.approx(0.2) and "fit:" in out
+    assert len(sf.read(out_path)[0]) == len(sf.read(clip_path)[0])
+    record = read_provenance(out_path)
+    assert record["direction"] == "intonation" and record["fit_strength"] == 2
+    # fitting needs a named direction
+    assert main(["edit", str(clip_path), "-o", str(tmp_path / "y.wav"), "--model", str(tiny_pipeline_dir),
+                 "--fit-strength", "2", "--no-credentials"]) == 2
+    assert "--direction" in capsys.readouterr().err
 
 
 def test_cli_directions_command(tiny_pipeline_dir, clip_path, tmp_path, capsys):

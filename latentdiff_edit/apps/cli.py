@@ -191,6 +191,10 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="direction strength for --mode direction or --direction (default 1; for a calibrated "
                              "direction, 1 = its measured unit)")
     parser.add_argument("--direction", metavar="NAME", help="apply a saved direction of the model by name")
+    parser.add_argument("--fit-strength", type=int, default=0, metavar="N", dest="fit_strength",
+                        help="for a calibrated --direction: up to N extra regenerations that adjust its strength to "
+                             "this clip until the measured change of its attribute is within 10%% of the asked one "
+                             "(default 0: the calibration's mean response alone)")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE,
                         help=f"guidance scale, 1 = no guidance (default {DEFAULT_GUIDANCE_SCALE:g})")
     parser.add_argument("--guidance_reference", choices=GUIDANCE_REFERENCES, default="source",
@@ -249,6 +253,7 @@ def _settings(args) -> EditSettings:
         direction=args.direction,
         timbre=args.timbre,
         region=args.region,
+        fit_strength=args.fit_strength,
     )
     check_settings(settings)
     return settings
@@ -324,6 +329,12 @@ def _edit(args) -> int:
     print(f"measured: median F0 {_number(figures['source_f0_hz'], '.1f')} Hz, F0 spread "
           f"{_number(figures['source_f0_spread_st'], '.2f')} st, rate {_number(figures['source_rate'], '.2f')}/s")
     _print_achieved(edit, figures)
+    if result.fit is not None:
+        fit = result.fit
+        print(f"fit:      direction {settings.direction} at raw strength {fit['raw_strength']:+.3g} after "
+              f"{fit['tries']} tr{'y' if fit['tries'] == 1 else 'ies'}: measured {fit['measured']:+.3f} for "
+              f"{fit['asked']:+.3f} asked ({'within' if fit['converged'] else 'outside'} "
+              f"{settings.fit_tolerance:.0%})")
     if result.report is not None:
         from ..evaluation.report import format_report as format_edit_report
 

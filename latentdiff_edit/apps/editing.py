@@ -134,6 +134,8 @@ class EditSettings:
     direction: str | None = None
     timbre: bool = True
     region: str | None = None
+    fit_strength: int = 0
+    fit_tolerance: float = 0.1
 
 
 @dataclass
@@ -169,6 +171,7 @@ class EditResult:
     edited_span: np.ndarray
     source_values: dict
     report: dict | None = None
+    fit: dict | None = None
 
 
 def parse_attribute_values(schema, values: Mapping | Sequence[str], argument: str = "--set") -> dict:
@@ -239,6 +242,12 @@ def check_settings(settings: EditSettings) -> None:
     if settings.window_seconds is not None and not (math.isfinite(settings.window_seconds) and
                                                     settings.window_seconds > 0):
         raise ValueError(f"window must be a positive number of seconds, got {settings.window_seconds}")
+    if not (isinstance(settings.fit_strength, int) and settings.fit_strength >= 0):
+        raise ValueError(f"fit-strength must be a whole number of tries >= 0, got {settings.fit_strength!r}")
+    if settings.fit_strength and settings.direction is None:
+        raise ValueError("fit-strength fits the strength of a saved direction: give --direction NAME")
+    if not (math.isfinite(settings.fit_tolerance) and settings.fit_tolerance > 0):
+        raise ValueError(f"fit tolerance must be a positive number, got {settings.fit_tolerance}")
     if settings.region is not None and settings.region not in EDIT_REGION_CHOICES:
         raise ValueError(f"region must be one of {EDIT_REGION_CHOICES}, got {settings.region!r}")
     if settings.segment is not None:
@@ -292,6 +301,9 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
     """
     if settings.mode == "direction":
         results = [_edit_with_direction(pipe, job, settings) for job in jobs]
+        return [_with_report(pipe, job, result, settings) if report else result for job, result in zip(jobs, results)]
+    if settings.direction is not None and settings.fit_strength > 0:
+        results = [_edit_fitted(pipe, job, settings) for job in jobs]
         return [_with_report(pipe, job, result, settings) if report else result for job, result in zip(jobs, results)]
     results = {}
     run_settings = settings
@@ -383,6 +395,28 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
     return _result(job, output.audios[0, : output.num_samples[0]], measured)
 
 
+def _edit_fitted(pipe, job: EditJob, settings: EditSettings) -> EditResult:
+    """One clip's named-direction edit with its raw strength fitted to the clip (`EditSettings.fit_strength`)."""
+    from ..directions import fit_strength, resolve_direction
+
+    settings = job_settings(settings, job.edit)
+    direction = resolve_direction(pipe.load_directions(reload=False), settings.direction)
+    inversion = _invert(pipe, [job], settings)
+    retimed = job.edit.rate != 1.0
+    fitted = fit_strength(
+        pipe, inversion, direction, settings.strength,
+        reference=job.source if retimed else job.edited_span,
+        max_iterations=settings.fit_strength, tolerance=settings.fit_tolerance, seed=settings.seed,
+        span=None if retimed else (job.start, job.end),
+        edit_kwargs=dict(pitch_shift=job.edit.pitch_shift, intonation_scale=job.edit.intonation_scale,
+                         attributes=[job.edit.attributes], edit_mask=[_mask(job)], edit_region=settings.region,
+                         guidance_scale=settings.guidance_scale, guidance_reference=settings.guidance_reference),
+    )
+    result = _result(job, fitted.audio, inversion.source_attributes[0].values)
+    result.fit = fitted.as_dict()
+    return result
+
+
 def _result(job: EditJob, audio: np.ndarray, source_values: dict) -> EditResult:
     audio = np.asarray(audio, dtype=np.float32)
     edited_span = audio if job.edit.rate != 1.0 else audio[job.start : job.end]
@@ -415,6 +449,8 @@ def edit_report_for(pipe, job: EditJob, result: EditResult, settings: EditSettin
                          energy_shift=energy, rate=job.edit.rate, attributes=job.edit.attributes)
     if settings.direction is not None:
         report["direction"] = {"name": settings.direction, "strength": settings.strength}
+        if result.fit is not None:
+            report["direction"]["fit"] = {k: v for k, v in result.fit.items() if k != "trace"}
     return report
 
 
@@ -458,8 +494,12 @@ def provenance_record(model: str, job: EditJob, settings: EditSettings, operatio
                       guidance_reference=settings.guidance_reference)
         if job.edit.rate != 1.0:
             record["rate"] = job.edit.rate
-        if settings.mode == "direction":
+        if settings.mode == "direction" or settings.direction is not None:
             record["strength"] = settings.strength
+        if settings.direction is not None:
+            record["direction"] = settings.direction
+        if settings.fit_strength:
+            record["fit_strength"] = settings.fit_strength
     record.update(seed=settings.seed, steps=settings.num_inference_steps, depth=settings.inversion_depth,
                   inversion=settings.inversion)
     if not settings.timbre:

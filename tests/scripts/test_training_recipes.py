@@ -39,13 +39,17 @@ def test_default_model_recipe_smoke(tmp_path):
     names = pipe.schema.names
     assert names[:2] == ["f0", "energy"] and "intonation" in names and "style" in names
     # the export is the last continuation of the LDM, on the last fine-tuning round's latents: 1 step on top of the
-    # three previous continuations' 1 + 1 + 1 + the LDM stage's 2, and no machine path in any config
+    # four previous continuations' 1 + 1 + 1 + 1 + the LDM stage's 2, and no machine path in any config
     assert pipe.denoiser.config.training_info["steps"] == 1
-    assert pipe.denoiser.config.training_info["total_steps"] == 6
+    assert pipe.denoiser.config.training_info["total_steps"] == 7
     assert (work / "ldm_continue" / "DONE").is_file() and (work / "ldm_continue_2" / "DONE").is_file()
-    assert (work / "ldm_finetune_1" / "DONE").is_file() and (work / "ldm_finetune_2" / "DONE").is_file()
+    assert all((work / f"ldm_finetune_{i}" / "DONE").is_file() for i in (1, 2, 3))
+    # the third round continued the second round's codec run from its checkpoint: one log, two more steps than one
+    assert (work / "codec_gl_2" / "DONE").is_file() and (work / "codec_gl_2" / "DONE_round_3").is_file()
+    codec_log = [json.loads(x) for x in (work / "codec_gl_2" / "train_log.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in codec_log) == 2
     summary = json.loads((export / "training_summary.json").read_text())
-    assert len(summary["ldm_continued"]) == 4
+    assert len(summary["ldm_continued"]) == 5
     assert list(summary["codec_finetune"]) == ["codec_gl", "codec_gl_decoder", "codec_gl_2"]
     assert not any("_name_or_path" in json.loads(c.read_text()) for c in export.glob("*/config.json"))
     # the recipe's parameterization reaches both schedulers and the frame embedding

@@ -14,14 +14,26 @@ import numpy as np
 import torch
 
 from latentdiff_edit import load_default_pipeline
-from latentdiff_edit.directions import calibrate, contour_direction, direction_effects, pca_directions, save_directions
+from latentdiff_edit.directions import (
+    calibrate,
+    change,
+    contour_direction,
+    direction_effects,
+    fit_strength,
+    measure,
+    pca_directions,
+    save_directions,
+)
 from latentdiff_edit.loading import load_pipeline
 from latentdiff_edit.training import load_clip
 
 torch.set_num_threads(1)
 # usage (the sets are synthesized into ./runs/inversion/sets when absent): [LATENTDIFF_EDIT_MODEL=DIR]
-#   [CALIBRATION=flite|real CORPUS=data/corpus] [INVERSION=ddim|ddpm] [PCA=0] measure_directions.py OUT_DIR [CALIBRATION_JSON]
-# (default: the shipped model, DDIM inversion, with the PCA directions)
+#   [CALIBRATION=flite|real CORPUS=data/corpus] [INVERSION=ddim|ddpm] [PCA=0] [FIT=N] measure_directions.py OUT_DIR
+#   [CALIBRATION_JSON]
+# (default: the shipped model, DDIM inversion, with the PCA directions). FIT=N also runs every edit with its strength
+# fitted to the clip (`fit_strength`, up to N extra tries, measured against the source as the CLI's --fit-strength
+# does) and scores it the same way as the calibration alone: against the unedited regeneration.
 out = sys.argv[1]
 pipe = load_pipeline(os.environ["LATENTDIFF_EDIT_MODEL"]) if os.environ.get("LATENTDIFF_EDIT_MODEL") else \
     load_default_pipeline()
@@ -99,10 +111,28 @@ else:
               invert_kwargs=inv)
 print("calibration", json.dumps({k: direction.calibration[k] for k in ("raw", "measured")}), time.time() - t0, flush=True)
 save_directions([direction], out)
-results = []
+results, fitted_results = [], []
+fit = int(os.environ.get("FIT", "0"))
 for name, clips in (("librivox", librivox), ("flite-heldout", flite[4:])):
     for i, clip in enumerate(clips):
         inversion = pipe.invert(clip, sr, **inv)
+        if fit:
+            regenerated = pipe(inversion=inversion, output_type="np", **edit).audios[0, : inversion.num_samples[0]]
+            before = measure(regenerated, sr)["f0_spread"]
+            for strength in (-0.5, -0.25, 0.25, 0.5):
+                try:
+                    f = fit_strength(pipe, inversion, direction, strength, reference=clip[: inversion.num_samples[0]],
+                                     max_iterations=fit, edit_kwargs=edit)
+                except ValueError as error:
+                    fitted_results.append({"set": name, "clip": i, "strength": strength, "refused": str(error),
+                                           "asked_log_ratio": strength * direction.unit,
+                                           "measured_log_ratio": float("nan")})
+                    continue
+                got = change("f0_spread", before, measure(f.audio, sr)["f0_spread"])
+                fitted_results.append({"set": name, "clip": i, "strength": strength, "asked_log_ratio": f.asked,
+                                       "measured_log_ratio": got, "fit": f.as_dict()})
+                print(name, i, strength, f"FITTED asked x{math.exp(f.asked):.2f} got x{math.exp(got):.2f} "
+                      f"(vs source x{math.exp(f.measured):.2f}, {len(f.trace)} tries)", flush=True)
         for strength in (-0.5, -0.25, 0.25, 0.5):
             asked = strength * direction.unit
             try:
@@ -117,18 +147,28 @@ for name, clips in (("librivox", librivox), ("flite-heldout", flite[4:])):
                             "measured_log_ratio": got, "changes": row["changes"]})
             print(name, i, strength, f"asked x{math.exp(asked):.2f} got x{math.exp(got):.2f}",
                   {k: round(v, 3) for k, v in row["changes"].items()}, flush=True)
-# every edit counts: a refused one, or one whose output has no measurable F0 (silence), is a miss
-measured = [r for r in results if math.isfinite(r["measured_log_ratio"])]
-sign = np.mean([math.isfinite(r["measured_log_ratio"]) and np.sign(r["measured_log_ratio"]) == np.sign(r["asked_log_ratio"])
-                for r in results])
-rel = [abs(r["measured_log_ratio"] - r["asked_log_ratio"]) / abs(r["asked_log_ratio"]) if math.isfinite(
-    r["measured_log_ratio"]) else float("inf") for r in results]
-within = np.mean([x <= 0.25 for x in rel])
-summary = {"unit": direction.unit, "calibration": direction.calibration, "sign_correct": float(sign),
-           "median_relative_error": float(np.median(rel)), "within_25pct": float(within), "n": len(results),
-           "refused": sum("refused" in r for r in results), "unmeasurable": len(results) - len(measured)}
+
+
+def score(results):
+    """Every edit counts: a refused one, or one whose output has no measurable F0 (silence), is a miss."""
+    measured = [r for r in results if math.isfinite(r["measured_log_ratio"])]
+    sign = np.mean([math.isfinite(r["measured_log_ratio"]) and np.sign(r["measured_log_ratio"]) == np.sign(
+        r["asked_log_ratio"]) for r in results])
+    rel = [abs(r["measured_log_ratio"] - r["asked_log_ratio"]) / abs(r["asked_log_ratio"]) if math.isfinite(
+        r["measured_log_ratio"]) else float("inf") for r in results]
+    return {"sign_correct": float(sign), "median_relative_error": float(np.median(rel)),
+            "within_25pct": float(np.mean([x <= 0.25 for x in rel])), "n": len(results),
+            "refused": sum("refused" in r for r in results), "unmeasurable": len(results) - len(measured)}
+
+
+summary = {"unit": direction.unit, "calibration": direction.calibration, **score(results)}
 print("SUMMARY", json.dumps({k: v for k, v in summary.items() if k != "calibration"}), flush=True)
-json.dump({"summary": summary, "results": results}, open(f"{out}/intonation_eval.json", "w"), indent=1)
+if fit:
+    tries = [len(r["fit"]["trace"]) for r in fitted_results if "fit" in r]
+    summary["fitted"] = {**score(fitted_results), "max_extra_tries": fit, "mean_tries": float(np.mean(tries))}
+    print("SUMMARY FITTED", json.dumps(summary["fitted"]), flush=True)
+json.dump({"summary": summary, "results": results, "fitted_results": fitted_results},
+          open(f"{out}/intonation_eval.json", "w"), indent=1)
 
 if os.environ.get("PCA", "1") == "0":
     sys.exit(0)
