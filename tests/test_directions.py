@@ -287,6 +287,7 @@ def test_cli_fits_a_calibrated_direction_to_the_clip(tiny_pipeline_dir, clip_pat
                 "--fit-strength", "2", "--report", report_path, "--no-credentials"], capsys)
     fit = json.loads(report_path.read_text())["direction"]["fit"]
     assert 1 <= fit["tries"] <= 3 and fit["asked"] == pytest.approx(0.2) and "fit:" in out
+    assert "direction intonation at strength 0.5 (fitted to the clip, up to 2 more tries)" in out
     assert len(sf.read(out_path)[0]) == len(sf.read(clip_path)[0])
     record = read_provenance(out_path)
     assert record["direction"] == "intonation" and record["fit_strength"] == 2

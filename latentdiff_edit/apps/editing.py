@@ -585,6 +585,9 @@ def describe_edit(edit: ClipEdit, settings: EditSettings) -> str:
     parts = [f"pitch {edit.pitch_shift:+g} st", f"intonation x{edit.intonation_scale:g}"]
     parts += [f"rate x{edit.rate:g}"] if edit.rate != 1.0 else []
     parts += [f"{name}={value}" for name, value in edit.attributes.items()]
+    if settings.direction is not None:
+        parts.append(f"direction {settings.direction} at strength {settings.strength:g}" + (
+            f" (fitted to the clip, up to {settings.fit_strength} more tries)" if settings.fit_strength else ""))
     how = (f"direction, strength {settings.strength:g}" if settings.mode == "direction" else "cfg") + (
         f", guidance {settings.guidance_scale:g} against {settings.guidance_reference}")
     region = {"all": "", "speech": "; pauses kept", "voiced": "; voiced frames only"}[settings.region]
