@@ -491,6 +491,12 @@ def _info(args) -> int:
         detail = pipe.schema.describe(spec["name"])
         detail += " (edit with --pitch / --intonation)" if spec["name"] == "f0" else ""
         print(f"  {spec['name']:<14}{spec['type']:<13}{detail}")
+    directions = pipe.load_directions()
+    print("directions:" + ("" if directions else "    none saved (make them with `latentdiff-edit directions`)"))
+    for name, direction in directions.items():
+        calibrated = (f"calibrated on {direction.attribute}, strength 1 = a change of {direction.unit:+.3g}"
+                      if direction.calibrated else "uncalibrated")
+        print(f"  {name:<14}{direction.space:<13}{calibrated}; {direction.description}")
     training = config.training_info
     print("training:      " + (json.dumps(training, indent=2).replace("\n", "\n               ") if training
                                else "not recorded"))

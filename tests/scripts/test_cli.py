@@ -244,6 +244,25 @@ def test_info_describes_a_model(tiny_pipeline_dir, capsys):
         assert line in out
 
 
+def test_info_lists_the_directions_saved_with_a_model(tiny_pipeline_dir, tmp_path, capsys):
+    import shutil
+
+    import torch
+
+    from latentdiff_edit.directions import Direction, save_directions
+
+    assert "none saved" in run(["info", tiny_pipeline_dir], capsys)[1]
+    model = tmp_path / "model"
+    shutil.copytree(tiny_pipeline_dir, model)
+    save_directions([Direction("livelier", "contour", torch.tensor([0.5, 0.0, 0.0]), attribute="f0_spread", unit=0.5,
+                               calibration={"raw": [0.0, 1.0], "measured": [0.0, 0.4]}, description="F0 spread up"),
+                     Direction("pc1", "noise", torch.zeros(4, 1))], model)
+    status, out, err = run(["info", model], capsys)
+    assert status == 0, err
+    assert "livelier      contour      calibrated on f0_spread, strength 1 = a change of +0.5; F0 spread up" in out
+    assert "pc1           noise        uncalibrated" in out
+
+
 def test_info_on_a_foreign_file_and_benchmark_message(tmp_path, capsys):
     plain = tmp_path / "plain.wav"
     sf.write(plain, harmonic_tone(), SR)
