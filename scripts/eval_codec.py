@@ -135,7 +135,7 @@ def main(argv=None):
 
     results = {"model": str(args.model), "vocoder": vocoder is not None, "sets": {}}
     for name, clips in sets.items():
-        rows_codec, rows_reference, rows_source = [], [], []
+        rows_codec, rows_reference, rows_source, per_clip = [], [], [], []
         seconds, codec_time = 0.0, 0.0
         for path, text in clips:
             audio = load_clip(path, sr)
@@ -153,11 +153,14 @@ def main(argv=None):
             if args.asr != "none" and text is not None:
                 source_row["wer_source"] = word_error_rate(text, transcribe(source, sr, backend=args.asr))
             rows_source.append(source_row)
+            per_clip.append({"clip": Path(path).name, "codec": rows_codec[-1], "source": source_row,
+                             **({"mel_griffin_lim": rows_reference[-1]} if reference is not None else {})})
         mean = lambda rows: {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]} if rows else {}  # noqa: E731
         results["sets"][name] = {"clips": len(clips), "seconds": round(seconds, 1), "codec": mean(rows_codec),
                                  "mel_griffin_lim": mean(rows_reference), "source": mean(rows_source),
                                  "codec_rtf": codec_time / max(seconds, 1e-9)}
         print(name, json.dumps(results["sets"][name], indent=1))
+        results["sets"][name]["per_clip"] = per_clip
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(results, indent=2))
