@@ -51,6 +51,23 @@ def test_edits_and_pairs_are_parsed():
     assert [t["clip_id"] for t in clips[0]["oracle_targets"]] == ["p35", "p65"] and clips[0]["oracle_kind"] == "pitch"
 
 
+def test_pooled_wer_counts_every_word_once():
+    from latentdiff_edit.evaluation.benchmark.report import pooled_wer, summarize
+
+    # a 4-word clip with 2 errors and a 16-word clip with 1: 3 errors in 20 words, while the clips' median is 0.28
+    records = [{"wer": 0.5, "reference_words": 4}, {"wer": 1 / 16, "reference_words": 16},
+               {"wer": float("nan"), "reference_words": 9}, {"reference_words": 7}]
+    assert pooled_wer(records) == pytest.approx(3 / 20)
+    assert pooled_wer([{"wer": 0.2}]) is None and pooled_wer([]) is None
+    outputs = [dict(r, method="cfg", edit="pitch:+3", status="ok") for r in records[:2]]
+    clips = [{"source": {"wer": 0.0, "reference_words": 4}, "outputs": outputs[:1]},
+             {"source": {"wer": 0.0, "reference_words": 16}, "outputs": outputs[1:]}]
+    summary = summarize(clips, parse_args(["--input", "x", "--output", "y", "--edits", "pitch:+3"]))
+    (row,) = summary["edits"]
+    assert row["wer_pooled"] == pytest.approx(3 / 20) and row["wer"] == pytest.approx((0.5 + 1 / 16) / 2)
+    assert summary["source"]["wer_pooled"] == 0.0
+
+
 @pytest.mark.slow
 def test_benchmark_end_to_end(tmp_path):
     pytest.importorskip("scipy")  # mel-cepstra: MCD and the oracle's DTW

@@ -23,6 +23,7 @@ from ..metrics import (
     log_mel_distance,
     median_f0,
     mel_cepstral_distance,
+    normalize_text,
     pesq_wb,
     pitch_shift_semitones,
     silent_frame_energy_excess_db,
@@ -125,6 +126,7 @@ def measure_source(source: np.ndarray, sampling_rate: int, text: str | None, asr
         transcript = record_metric(figures, "transcript", transcribe, source, sampling_rate, asr)
         if transcript is not None:
             record_metric(figures, "wer", word_error_rate, text, transcript)
+            figures["reference_words"] = len(normalize_text(text).split())
     return figures
 
 
@@ -183,6 +185,7 @@ def measure_output(
         transcript = record_metric(m, "transcript", transcribe, output, sampling_rate, asr)
         if transcript is not None:
             record_metric(m, "wer", word_error_rate, text, transcript)
+            m["reference_words"] = len(normalize_text(text).split())
     return m
 
 

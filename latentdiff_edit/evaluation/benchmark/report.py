@@ -24,6 +24,7 @@ EDIT_COLUMNS = [
     ("MCD vs source (dB)", "mcd_db", "{:.2f}"),
     ("DNSMOS OVRL", "dnsmos_ovrl", "{:.2f}"),
     ("WER", "wer", "{:.3f}"),
+    ("WER pooled", "wer_pooled", "{:.3f}"),
     ("pause excess vs codec (dB)", "silent_energy_excess_db", "{:+.1f}"),
     ("extra octave jumps", "extra_octave_jumps", "{:.0f}"),
     ("RTF", "rtf", "{:.3f}"),
@@ -36,6 +37,7 @@ CODEC_COLUMNS = [
     ("speaker sim", "speaker_similarity", "{:.3f}"),
     ("DNSMOS OVRL", "dnsmos_ovrl", "{:.2f}"),
     ("WER", "wer", "{:.3f}"),
+    ("WER pooled", "wer_pooled", "{:.3f}"),
     ("RTF", "rtf", "{:.3f}"),
 ]
 RECONSTRUCTION_COLUMNS = [
@@ -49,7 +51,17 @@ ORACLE_COLUMNS = [("MCD to target (dB)", "mcd_db", "{:.2f}"), ("F0 RMSE to targe
 
 
 def _medians(records: list[dict], keys: Sequence[str]) -> dict:
-    return {"n": len(records), **{key: clean_value(finite_median(r.get(key) for r in records)) for key in keys}}
+    """Medians of `keys` over `records`; `wer_pooled` is the WER of all their words together (`pooled_wer`)."""
+    return {"n": len(records), **{key: pooled_wer(records) if key == "wer_pooled" else
+                                  clean_value(finite_median(r.get(key) for r in records)) for key in keys}}
+
+
+def pooled_wer(records: list[dict]) -> float | None:
+    """The WER of all records' words together (errors over reference words, as ASR benchmarks report it), from each
+    record's `wer` and `reference_words`: the median of a few clips' WERs jumps with one word of a short clip."""
+    scored = [(r["wer"], r["reference_words"]) for r in records
+              if isinstance(r.get("wer"), (int, float)) and np.isfinite(r["wer"]) and r.get("reference_words")]
+    return clean_value(sum(w * n for w, n in scored) / sum(n for _, n in scored)) if scored else None
 
 
 def summarize(clips: list[dict], args) -> dict:
@@ -79,7 +91,7 @@ def summarize(clips: list[dict], args) -> dict:
     return {
         "memory_key": memory_key,
         "edits": edits,
-        "source": _medians(source, ["dnsmos_ovrl", "wer", "median_f0_hz", "f0_spread_st"]),
+        "source": _medians(source, ["dnsmos_ovrl", "wer", "wer_pooled", "median_f0_hz", "f0_spread_st"]),
         "codec": _medians(codec, [key for _, key, _ in CODEC_COLUMNS] + [memory_key]),
         "reconstruction": _medians([c["reconstruction"] for c in ok if "reconstruction" in c],
                                    [key for _, key, _ in RECONSTRUCTION_COLUMNS]),
@@ -116,7 +128,7 @@ def write_markdown(path: Path, report: dict) -> None:
         "",
         "## Edits",
         "",
-        "Medians over clips. The shift error of an edit that is not a pitch edit is its pitch leakage (requested 0). "
+        "Medians over clips (WER pooled: the errors of all clips over all their reference words). The shift error of an edit that is not a pitch edit is its pitch leakage (requested 0). "
         "RTF of cfg/direction includes the inversion. Peak memory is the rise of the process's peak resident memory "
         "during the method (on GPU: the peak torch allocation).",
         "",
@@ -149,7 +161,7 @@ def write_markdown(path: Path, report: dict) -> None:
     header = ["", "n"] + [h for h, _, _ in CODEC_COLUMNS] + [memory_header]
     rows = [
         ["source", str(source["n"])]
-        + [_cell(source.get(key), fmt) if key in ("dnsmos_ovrl", "wer") else "–" for _, key, fmt in CODEC_COLUMNS]
+        + [_cell(source.get(key), fmt) if key in ("dnsmos_ovrl", "wer", "wer_pooled") else "–" for _, key, fmt in CODEC_COLUMNS]
         + ["–"],
     ]
     if codec["n"]:
