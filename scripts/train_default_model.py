@@ -13,9 +13,9 @@ latents (`ldm` stage), continued from its weights for more steps (`ldm_continue`
 (`finetune_rounds`), each continuing the codec from the last one's weights and then the LDM on its latents: v0.5
 fine-tunes the encoder with a Griffin-Lim decoder and trains that decoder alone (`codec_gl`, `codec_gl_decoder`,
 `ldm_finetune_1`); v0.6 continues encoder and decoder together (`codec_gl_2`, `ldm_finetune_2`), and v0.7 again
-with an annealed learning rate (`codec_gl_3`, `ldm_finetune_3`). `--init_codec DIR` starts the codec stage from saved weights (v0.2 started from v0.1's
-encoder: `git show v0.1` of `latentdiff_edit/default_model`). `--recipe synthetic` regenerates v0.1 (synthetic
-voices, SEANet codec).
+with an annealed learning rate (`codec_gl_3`, `ldm_finetune_3`). `--init_codec DIR` starts the codec stage from saved
+weights (v0.2 started from v0.1's encoder: `git show v0.1` of `latentdiff_edit/default_model`). `--recipe synthetic`
+regenerates v0.1 (synthetic voices, SEANet codec).
 
 Each stage is the public recipe run with `accelerate launch` (so `--num_processes`/GPUs apply), and a stage whose
 output exists is skipped, so an interrupted run continues where it stopped (training stages resume from their latest

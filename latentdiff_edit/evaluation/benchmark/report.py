@@ -128,8 +128,8 @@ def write_markdown(path: Path, report: dict) -> None:
         "",
         "## Edits",
         "",
-        "Medians over clips (WER pooled: the errors of all clips over all their reference words). The shift error of an edit that is not a pitch edit is its pitch leakage (requested 0). "
-        "RTF of cfg/direction includes the inversion. Peak memory is the rise of the process's peak resident memory "
+        "Medians over clips (WER pooled: the errors of all clips over all their reference words). The shift error "
+        "of an edit that is not a pitch edit is its pitch leakage (requested 0). RTF of cfg/direction includes the inversion. Peak memory is the rise of the process's peak resident memory "
         "during the method (on GPU: the peak torch allocation).",
         "",
     ]
@@ -161,7 +161,8 @@ def write_markdown(path: Path, report: dict) -> None:
     header = ["", "n"] + [h for h, _, _ in CODEC_COLUMNS] + [memory_header]
     rows = [
         ["source", str(source["n"])]
-        + [_cell(source.get(key), fmt) if key in ("dnsmos_ovrl", "wer", "wer_pooled") else "–" for _, key, fmt in CODEC_COLUMNS]
+        + [_cell(source.get(key), fmt) if key in ("dnsmos_ovrl", "wer", "wer_pooled") else "–"
+           for _, key, fmt in CODEC_COLUMNS]
         + ["–"],
     ]
     if codec["n"]:
