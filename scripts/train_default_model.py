@@ -13,7 +13,8 @@ latents (`ldm` stage), continued from its weights for more steps (`ldm_continue`
 (`finetune_rounds`), each continuing the codec from the last one's weights and then the LDM on its latents: v0.5
 fine-tunes the encoder with a Griffin-Lim decoder and trains that decoder alone (`codec_gl`, `codec_gl_decoder`,
 `ldm_finetune_1`); v0.6 continues encoder and decoder together (`codec_gl_2`, `ldm_finetune_2`), and v0.7 again
-with an annealed learning rate (`codec_gl_3`, `ldm_finetune_3`). `--init_codec DIR` starts the codec stage from saved
+with an annealed learning rate (`codec_gl_3`, `ldm_finetune_3`); v0.7.1 trains that decoder alone once more on the
+frozen encoder (`codec_gl_3_decoder`: the latents, so the LDM, stay v0.7's). `--init_codec DIR` starts the codec stage from saved
 weights (v0.2 started from v0.1's encoder: `git show v0.1` of `latentdiff_edit/default_model`). `--recipe synthetic`
 regenerates v0.1 (synthetic voices, SEANet codec).
 
@@ -54,6 +55,7 @@ V06_CODEC_STEPS = 9714  # where the shipped run's 62-minute budget (--max_train_
 V06_LDM_STEPS = 2000
 V07_CODEC_STEPS = 12000  # a cosine schedule run to its end (85 min on 2 CPU threads)
 V07_LDM_STEPS = 4000
+V071_DECODER_STEPS = 6000  # the decoder alone on v0.7's frozen encoder, cosine from 2e-4 (65 min on 1 CPU thread)
 CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--train_batch_size", "8", "--segment_seconds", "1.0",
                   "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "8"]
 LDM_FINETUNE = ["--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
@@ -128,6 +130,12 @@ REAL_SPEECH = {
                                    "--lr_warmup_steps", "100", "--max_train_steps", str(V07_CODEC_STEPS)])],
          "ldm": [("ldm_finetune_3", ["--renormalize_latents", *LDM_FINETUNE, "--max_train_steps",
                                      str(V07_LDM_STEPS), "--learning_rate", "2e-4", "--lr_warmup_steps", "100"])]},
+        # v0.7.1: the Griffin-Lim decoder alone on v0.7's frozen encoder (the latent space, so the LDM, stays), lr 2e-4
+        # annealed by a cosine schedule over V071_DECODER_STEPS; no LDM stage
+        {"codec": [("codec_gl_3_decoder", [*CODEC_FINETUNE, "--freeze_encoder", "--learning_rate", "2e-4",
+                                           "--lr_scheduler", "cosine", "--lr_warmup_steps", "100",
+                                           "--max_train_steps", str(V071_DECODER_STEPS)])],
+         "ldm": []},
     ],
 }
 SMOKE_CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--griffin_lim_iters", "4", "--max_train_steps", "1",
@@ -162,6 +170,8 @@ SMOKE = {
          "ldm": [("ldm_finetune_2", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
         {"codec": [("codec_gl_3", [*SMOKE_CODEC_FINETUNE, "--lr_scheduler", "cosine"])],
          "ldm": [("ldm_finetune_3", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
+        {"codec": [("codec_gl_3_decoder", [*SMOKE_CODEC_FINETUNE, "--freeze_encoder", "--lr_scheduler", "cosine"])],
+         "ldm": []},
     ],
 }
 
@@ -234,7 +244,8 @@ def main(argv=None):
 
     # Fine-tuning rounds (v0.5 on): each round continues the codec from the last one's weights (its stages in order:
     # the encoder with its decoder, or the decoder alone), then continues the LDM on that codec's latents (the first
-    # LDM stage of a round renormalizes them: a fine-tuned encoder's latents are a new space)
+    # LDM stage of a round renormalizes them: a fine-tuned encoder's latents are a new space); a round of decoder
+    # stages alone has no LDM stage (its latents are the last LDM's)
     codec_dir = decoder  # the first codec stage's encoder with the newest of its decoders
     codec_stages = []
     for round_ in recipe.get("finetune_rounds", []):
