@@ -14,9 +14,9 @@ latents (`ldm` stage), continued from its weights for more steps (`ldm_continue`
 fine-tunes the encoder with a Griffin-Lim decoder and trains that decoder alone (`codec_gl`, `codec_gl_decoder`,
 `ldm_finetune_1`); v0.6 continues encoder and decoder together (`codec_gl_2`, `ldm_finetune_2`), and v0.7 again
 with an annealed learning rate (`codec_gl_3`, `ldm_finetune_3`); v0.7.1 trains that decoder alone once more on the
-frozen encoder (`codec_gl_3_decoder`: the latents, so the LDM, stay v0.7's). `--init_codec DIR` starts the codec stage from saved
-weights (v0.2 started from v0.1's encoder: `git show v0.1` of `latentdiff_edit/default_model`). `--recipe synthetic`
-regenerates v0.1 (synthetic voices, SEANet codec).
+frozen encoder (`codec_gl_3_decoder`: the latents, so the LDM, stay v0.7's). `--init_codec DIR` starts the codec
+stage from saved weights (v0.2 started from v0.1's encoder: `git show v0.1` of `latentdiff_edit/default_model`).
+`--recipe synthetic` regenerates v0.1 (synthetic voices, SEANet codec).
 
 Each stage is the public recipe run with `accelerate launch` (so `--num_processes`/GPUs apply), and a stage whose
 output exists is skipped, so an interrupted run continues where it stopped (training stages resume from their latest
@@ -55,7 +55,7 @@ V06_CODEC_STEPS = 9714  # where the shipped run's 62-minute budget (--max_train_
 V06_LDM_STEPS = 2000
 V07_CODEC_STEPS = 12000  # a cosine schedule run to its end (85 min on 2 CPU threads)
 V07_LDM_STEPS = 4000
-V071_DECODER_STEPS = 6000  # the decoder alone on v0.7's frozen encoder, cosine from 2e-4 (65 min on 1 CPU thread)
+V071_DECODER_STEPS = 6000  # the decoder alone on v0.7's frozen encoder, cosine from 2e-4 (67 min on 1 CPU thread)
 CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--train_batch_size", "8", "--segment_seconds", "1.0",
                   "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "8"]
 LDM_FINETUNE = ["--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",

@@ -129,8 +129,9 @@ def write_markdown(path: Path, report: dict) -> None:
         "## Edits",
         "",
         "Medians over clips (WER pooled: the errors of all clips over all their reference words). The shift error "
-        "of an edit that is not a pitch edit is its pitch leakage (requested 0). RTF of cfg/direction includes the inversion. Peak memory is the rise of the process's peak resident memory "
-        "during the method (on GPU: the peak torch allocation).",
+        "of an edit that is not a pitch edit is its pitch leakage (requested 0). RTF of cfg/direction includes the "
+        "inversion. Peak memory is the rise of the process's peak resident memory during the method (on GPU: the "
+        "peak torch allocation).",
         "",
     ]
     header = ["method", "edit", "n"] + [h for h, _, _ in EDIT_COLUMNS] + [memory_header]
