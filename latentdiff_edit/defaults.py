@@ -37,6 +37,15 @@ def default_edit_region(moves_f0_only: bool, rate: float = 1.0) -> str:
         return "all"
     return F0_EDIT_REGION if moves_f0_only else DEFAULT_EDIT_REGION
 
+# Tries that fit a calibrated direction's strength to the clip (`--fit-strength`, `directions.fit_strength`) when none
+# is asked for. Measured on v0.7 (`CALIBRATION=real FIT=2 python docs/benchmark/inversion/measure_directions.py`, the
+# intonation direction on 5 LibriVox + 2 flite clips x 4 strengths, docs/benchmark/v07/intonation_eval.json): the
+# calibration's mean response alone lands 13 of 28 edits within 25 % of the asked change (median error 35 %), since
+# clips respond to the same raw strength by a third more or less than the calibration clips; two more tries at most
+# land 20 of 28 (median error 14 %) for 1.9 regenerations per edit on average. An uncalibrated direction has no unit to
+# fit to and is applied as given.
+DEFAULT_FIT_STRENGTH = 2
+
 # How the command line inverts ("auto"): edit-friendly DDPM inversion for an edit that lowers the pitch, DDIM for any
 # other. The model cannot draw F0 below about 85 Hz from DDIM noise (scripts/measure_editing.py --sections f0range),
 # so -3 st edits of the LibriVox reader (81-104 Hz) went an octave up on 2 of 5 clips (+8.9 st; median -1.88); the

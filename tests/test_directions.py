@@ -297,6 +297,26 @@ def test_cli_fits_a_calibrated_direction_to_the_clip(tiny_pipeline_dir, clip_pat
     assert "--direction" in capsys.readouterr().err
 
 
+def test_cli_fits_a_calibrated_direction_by_default_and_not_when_told_not_to(tiny_pipeline_dir, clip_path, tmp_path,
+                                                                               capsys):
+    import json
+
+    from latentdiff_edit.apps.editing import read_provenance
+    from latentdiff_edit.defaults import DEFAULT_FIT_STRENGTH
+
+    save_directions([_calibrated_intonation()], tmp_path / "dirs")
+    common = ["--model", tiny_pipeline_dir, "--steps", "2", "--direction", "intonation", "--directions",
+              tmp_path / "dirs", "--strength", "0.5", "--no-credentials"]
+    _run(["edit", clip_path, "-o", tmp_path / "default.wav", "--report", tmp_path / "default.json", *common], capsys)
+    fit = json.loads((tmp_path / "default.json").read_text())["direction"]["fit"]
+    assert 1 <= fit["tries"] <= DEFAULT_FIT_STRENGTH + 1
+    assert read_provenance(tmp_path / "default.wav")["fit_strength"] == DEFAULT_FIT_STRENGTH
+    out = _run(["edit", clip_path, "-o", tmp_path / "open.wav", "--report", tmp_path / "open.json",
+                "--fit-strength", "0", *common], capsys)
+    assert "fit" not in json.loads((tmp_path / "open.json").read_text())["direction"] and "fit:" not in out
+    assert "fit_strength" not in read_provenance(tmp_path / "open.wav")
+
+
 def test_cli_directions_command(tiny_pipeline_dir, clip_path, tmp_path, capsys):
     import json
 

@@ -48,6 +48,7 @@ from .editing import (
     parse_attribute_values,
     prepare_job,
     provenance_record,
+    resolve_fit_strength,
     write_output,
 )
 
@@ -140,6 +141,7 @@ def run_batch(
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
     pipe = load_pipeline(model).to(state.device)
     pipe.set_progress_bar_config(disable=True)
+    settings = resolve_fit_strength(pipe, settings)  # before any item: what the provenance records is what ran
     label = model_label(pipe.name_or_path)
     default_edit.attributes = parse_attribute_values(pipe.schema, attributes)
     items, ignored_columns = plan_items(input_path, output_dir, pipe.schema, default_edit)

@@ -31,7 +31,13 @@ from transformers.utils import logging as transformers_logging
 
 from .. import __version__
 from ..audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
-from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
+from ..defaults import (
+    DEFAULT_FIT_STRENGTH,
+    DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_INVERSION,
+    DEFAULT_INVERSION_DEPTH,
+    DEFAULT_NUM_INFERENCE_STEPS,
+)
 from ..directions import resolve_direction
 from ..inversion import auto_inversion_method
 from ..loading import load_pipeline, model_label
@@ -54,6 +60,7 @@ from .editing import (
     prepare_job,
     provenance_record,
     read_provenance,
+    resolve_fit_strength,
     write_output,
 )
 
@@ -191,10 +198,11 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="direction strength for --mode direction or --direction (default 1; for a calibrated "
                              "direction, 1 = its measured unit)")
     parser.add_argument("--direction", metavar="NAME", help="apply a saved direction of the model by name")
-    parser.add_argument("--fit-strength", type=int, default=0, metavar="N", dest="fit_strength",
+    parser.add_argument("--fit-strength", type=int, default=None, metavar="N", dest="fit_strength",
                         help="for a calibrated --direction: up to N extra regenerations that adjust its strength to "
                              "this clip until the measured change of its attribute is within 10%% of the asked one "
-                             "(default 0: the calibration's mean response alone)")
+                             f"(default {DEFAULT_FIT_STRENGTH} for a calibrated direction; 0: the calibration's mean "
+                             "response alone)")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE,
                         help=f"guidance scale, 1 = no guidance (default {DEFAULT_GUIDANCE_SCALE:g})")
     parser.add_argument("--guidance_reference", choices=GUIDANCE_REFERENCES, default="source",
@@ -313,6 +321,7 @@ def _edit(args) -> int:
     pipe = _load(args)
     if args.direction is not None:
         resolve_direction(pipe.load_directions(args.directions), args.direction)  # unknown names fail here
+        settings = resolve_fit_strength(pipe, settings)
     edit.attributes = parse_attribute_values(pipe.schema, args.attributes)
     job = prepare_job(input_path, pipe.sampling_rate, settings, edit)
     for warning in job.warnings:

@@ -35,6 +35,7 @@ from ..audio import (
     save_audio,
 )
 from ..defaults import (
+    DEFAULT_FIT_STRENGTH,
     DEFAULT_GUIDANCE_SCALE,
     DEFAULT_INVERSION,
     DEFAULT_INVERSION_DEPTH,
@@ -118,6 +119,11 @@ class EditSettings:
             pipeline's `edit_region`. Defaults to `"voiced"` for an edit that moves only F0 (pitch, intonation),
             `"speech"` for any other, and `"all"` for a speaking-rate edit, which retimes every frame
             (`latentdiff_edit.defaults` has the measurements).
+        fit_strength (`int`, *optional*): for `direction`, up to this many extra regenerations that adjust its
+            strength to the clip until the measured change of its attribute is within `fit_tolerance` of the asked
+            one (`directions.fit_strength`). None (the default) is `DEFAULT_FIT_STRENGTH` for a calibrated direction
+            and 0 for an uncalibrated one (`resolve_fit_strength`); 0 applies the calibration's mean response alone.
+        fit_tolerance (`float`, *optional*, defaults to 0.1): relative error that ends the fit.
     """
 
     mode: str = "cfg"
@@ -134,7 +140,7 @@ class EditSettings:
     direction: str | None = None
     timbre: bool = True
     region: str | None = None
-    fit_strength: int = 0
+    fit_strength: int | None = None
     fit_tolerance: float = 0.1
 
 
@@ -242,7 +248,8 @@ def check_settings(settings: EditSettings) -> None:
     if settings.window_seconds is not None and not (math.isfinite(settings.window_seconds) and
                                                     settings.window_seconds > 0):
         raise ValueError(f"window must be a positive number of seconds, got {settings.window_seconds}")
-    if not (isinstance(settings.fit_strength, int) and settings.fit_strength >= 0):
+    if settings.fit_strength is not None and not (isinstance(settings.fit_strength, int) and
+                                                  settings.fit_strength >= 0):
         raise ValueError(f"fit-strength must be a whole number of tries >= 0, got {settings.fit_strength!r}")
     if settings.fit_strength and settings.direction is None:
         raise ValueError("fit-strength fits the strength of a saved direction: give --direction NAME")
@@ -291,6 +298,21 @@ def prepare_job(path: str | os.PathLike, sampling_rate: int, settings: EditSetti
     return job
 
 
+def resolve_fit_strength(pipe, settings: EditSettings) -> EditSettings:
+    """`settings` with `fit_strength` decided: kept when given; when None, `DEFAULT_FIT_STRENGTH` tries for a calibrated
+    named direction of `pipe` (the calibration maps strength to the mean change of its clips, and a clip may respond
+    by a third more or less) and 0 otherwise. Unknown direction names fail here (`resolve_direction`)."""
+    if settings.fit_strength is not None:
+        return settings
+    tries = 0
+    if settings.direction is not None:
+        from ..directions import resolve_direction
+
+        direction = resolve_direction(pipe.load_directions(reload=False), settings.direction)
+        tries = DEFAULT_FIT_STRENGTH if direction.calibrated else 0
+    return replace(settings, fit_strength=tries)
+
+
 def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: bool = True) -> list[EditResult]:
     """
     Edit prepared jobs with `pipe`: one batched inversion and one batched call per speaking rate in `"cfg"` mode; one
@@ -299,6 +321,7 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
     `edit_mask`, so outside it the output is the codec's rendering of the source. With `report`, each result carries
     its disentanglement report (`edit_report_for`).
     """
+    settings = resolve_fit_strength(pipe, settings)
     if settings.mode == "direction":
         results = [_edit_with_direction(pipe, job, settings) for job in jobs]
         return [_with_report(pipe, job, result, settings) if report else result for job, result in zip(jobs, results)]
