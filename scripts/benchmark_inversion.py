@@ -9,6 +9,10 @@ For every clip, step count, guidance scale (against `--guidance_reference`) and 
 clip's latents, the log-mel distance of the decoded regeneration to the codec's own rendering of the clip (so that
 only the inversion's error counts) and to the input, and the inversion's and regeneration's time per second of
 audio. Prints a table of medians over clips; writes `results.json` (every run), `summary.json` and `summary.png`.
+
+`--option METHOD:NAME=VALUE` (repeatable) passes an option to one method's inversion (`inversion_options`), e.g.
+`--option null-opt:num_inner_steps=20` (Adam steps per sampling step); such a method is reported as
+`null-opt[num_inner_steps=20]`, so runs with and without it can share an output folder.
 """
 
 import argparse
@@ -41,6 +45,8 @@ def parse_args(argv=None):
                    help="An `inversion_encoder` folder, for a model that has none (else `encoder` is skipped).")
     p.add_argument("--skip", nargs="*", default=["null-opt@1"],
                    help="METHOD@GUIDANCE pairs not to run (null-opt at guidance 1 has no null branch to optimize).")
+    p.add_argument("--option", action="append", default=[], metavar="METHOD:NAME=VALUE", dest="options",
+                   help="an inversion option of one method, e.g. null-opt:num_inner_steps=20 (repeatable)")
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -58,12 +64,39 @@ def read_clips(args, sampling_rate: int) -> list[tuple[str, np.ndarray]]:
     return clips
 
 
-def run_one(pipe, audio, method, steps, guidance, args) -> dict:
+def parse_options(items: list[str], methods: list[str]) -> dict[str, dict]:
+    """`["null-opt:num_inner_steps=20", ...]` -> `{"null-opt": {"num_inner_steps": 20}}` (values read as JSON
+    numbers or booleans when they parse, else kept as text)."""
+    options: dict[str, dict] = {}
+    for item in items:
+        method, sep, assignment = item.partition(":")
+        name, eq, value = assignment.partition("=")
+        if not (sep and eq and name):
+            raise ValueError(f"--option takes METHOD:NAME=VALUE, got {item!r}")
+        if method not in methods:
+            raise ValueError(f"--option {item!r}: method {method!r} is not among --methods {methods}")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        options.setdefault(method, {})[name] = parsed
+    return options
+
+
+def method_label(method: str, options: dict | None) -> str:
+    """`null-opt[num_inner_steps=20]`: the method and the options it ran with."""
+    if not options:
+        return method
+    return f"{method}[{','.join(f'{k}={v}' for k, v in sorted(options.items()))}]"
+
+
+def run_one(pipe, audio, method, steps, guidance, args, options=None) -> dict:
     seconds = len(audio) / pipe.sampling_rate
     started = time.perf_counter()
     inversion = pipe.invert(audio, pipe.sampling_rate, num_inference_steps=steps, inversion_depth=args.depth,
                             guidance_scale=guidance, guidance_reference=args.guidance_reference, method=method,
-                            window_seconds=None, generator=torch.Generator("cpu").manual_seed(args.seed))
+                            inversion_options=options, window_seconds=None,
+                            generator=torch.Generator("cpu").manual_seed(args.seed))
     invert_seconds = time.perf_counter() - started
     started = time.perf_counter()
     regenerated = pipe(inversion=inversion, guidance_scale=guidance, guidance_reference=args.guidance_reference,
@@ -83,7 +116,7 @@ def run_one(pipe, audio, method, steps, guidance, args) -> dict:
 
 def summarize(results: list[dict]) -> list[dict]:
     keys = sorted({(r["method"], r["steps"], r["guidance"]) for r in results},
-                  key=lambda k: (k[2], k[1], list(INVERSION_METHODS).index(k[0])))
+                  key=lambda k: (k[2], k[1], list(INVERSION_METHODS).index(k[0].split("[")[0]), k[0]))
     rows = []
     for method, steps, guidance in keys:
         runs = [r for r in results if (r["method"], r["steps"], r["guidance"]) == (method, steps, guidance)]
@@ -136,6 +169,7 @@ def main(argv=None):
     if args.encoder is not None:
         pipe.register_modules(inversion_encoder=InversionEncoder.from_pretrained(args.encoder))
     methods = [m for m in args.methods if m != "encoder" or getattr(pipe, "inversion_encoder", None) is not None]
+    options = parse_options(args.options, args.methods)
     clips = read_clips(args, pipe.sampling_rate)
     if not clips:
         raise ValueError(f"no audio in {args.input}")
@@ -147,12 +181,13 @@ def main(argv=None):
             for method in methods:
                 if f"{method}@{guidance:g}" in args.skip:
                     continue
+                label = method_label(method, options.get(method))
                 for name, audio in clips:
-                    if (name, method, steps, guidance) in done:
+                    if (name, label, steps, guidance) in done:
                         continue
-                    row = {"clip": name, "seconds": len(audio) / pipe.sampling_rate, "method": method,
+                    row = {"clip": name, "seconds": len(audio) / pipe.sampling_rate, "method": label,
                            "steps": steps, "guidance": guidance, "guidance_reference": args.guidance_reference,
-                           **run_one(pipe, audio, method, steps, guidance, args)}
+                           **run_one(pipe, audio, method, steps, guidance, args, options.get(method))}
                     results.append(row)
                     results_path.write_text(json.dumps(results, indent=1) + "\n")
                     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}),
