@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""A second held-out set for pitch edits: 14 test-split clips (unaugmented, >= 2 s, with their sentence) of five low
+male natural TTS voices of the corpus (Piper joe, mbrola us2 / us3, RHVoice bdl / alan; median F0 85-154 Hz), drawn
+with a fixed seed. Never trained on (test split) and never used to choose a model, so a candidate chosen on the five
+LibriVox clips can be checked here.
+
+    python docs/benchmark/v071/make_tts_male_test14.py --corpus data/corpus --output runs/tts_male_test14.jsonl
+    python scripts/benchmark.py --input runs/tts_male_test14.jsonl --model MODEL --edits pitch:-3,+3 --steps 12 \
+        --asr auto --methods cfg --output OUT
+"""
+
+import argparse
+import json
+import os
+import random
+from pathlib import Path
+
+VOICES = (("piper:joe", 4), ("mbrola:mb-us2", 3), ("mbrola:mb-us3", 3), ("rhvoice:bdl", 2), ("rhvoice:alan", 2))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    p.add_argument("--output", type=Path, required=True)
+    args = p.parse_args(argv)
+    rows = [json.loads(line) for line in (args.corpus / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    held_out = [r for r in rows if r["split"] == "test" and not r["augmented"] and r.get("text")
+                and r["duration_s"] >= 2.0]
+    picked = []
+    for voice, count in VOICES:
+        clips = sorted((r for r in held_out if r["voice"] == voice), key=lambda r: r["path"])
+        random.Random(0).shuffle(clips)
+        picked += clips[:count]
+    # paths relative to the output manifest's folder, as the benchmark reads them
+    root = os.path.relpath(args.corpus.resolve(), args.output.parent.resolve())
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("".join(json.dumps({**r, "path": f"{root}/{r['path']}"}) + "\n" for r in picked))
+    print(f"{len(picked)} clips -> {args.output}")
+
+
+if __name__ == "__main__":
+    main()
