@@ -32,6 +32,7 @@ from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 from transformers import EncodecConfig, EncodecModel
 
+from latentdiff_edit.data.manifest import oversample, parse_factors
 from latentdiff_edit.evaluation._optional import is_available
 from latentdiff_edit.features import harmonics_to_noise_db, voiced_semitone_differences
 from latentdiff_edit.models.vocoder import VocosVocoder
@@ -107,6 +108,9 @@ def parse_args(argv=None):
     p.add_argument("--num_validation_clips", type=int, default=8)
     p.add_argument("--resume_from_checkpoint", type=str, default=None, help='A checkpoint folder or "latest".')
     p.add_argument("--max_train_clips", type=int, default=None, help="Use only the first N training clips (smoke).")
+    p.add_argument("--oversample", nargs="+", default=None, metavar="KIND=N",
+                   help="Draw training clips of the manifest's `kind` KIND N times per epoch (e.g. real=3 weights the "
+                        "mix toward real recordings).")
     p.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"])
     p.add_argument("--num_threads", type=int, default=None, help="torch.set_num_threads per process (CPU).")
     p.add_argument("--dataloader_num_workers", type=int, default=0)
@@ -211,6 +215,7 @@ def main(argv=None):
     # 1. Data: random crops of the training split; whole held-out clips (real recordings first) for validation
     rows = read_manifest(args.manifest)
     train_rows = [r for r in rows if r.get("split", "train") == "train"][: args.max_train_clips]
+    train_rows = oversample(train_rows, parse_factors(args.oversample))
     held_out = [r for r in rows if r.get("split") == "validation" and not r.get("augmented")] or train_rows
     held_out = sorted(held_out, key=lambda r: (r.get("kind") != "real", r.get("kind") != "tts"))
     val_rows = _spread(held_out, args.num_validation_clips)

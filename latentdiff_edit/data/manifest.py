@@ -35,6 +35,32 @@ def read_manifest(path: str | Path, split: str | None = None) -> list[dict]:
     return rows
 
 
+def oversample(rows: list[dict], factors: dict[str, int], key: str = "kind") -> list[dict]:
+    """`rows` with each row whose `key` column is in `factors` repeated that many times (order kept, others once).
+
+    A plain way to weight a training mix toward some kind of speech (e.g. `{"real": 3}`: each real recording is
+    drawn three times as often per epoch) that resumes exactly, since the list is the same in every chunk.
+    """
+    for name, factor in factors.items():
+        if not isinstance(factor, int) or factor < 1:
+            raise ValueError(f"oversampling factor for {key}={name!r} must be a positive integer, got {factor!r}")
+    if factors and not any(r.get(key) in factors for r in rows):
+        present = sorted({str(r.get(key)) for r in rows})
+        raise ValueError(f"no row has {key} in {sorted(factors)}; the manifest's {key} values are {present}")
+    return [row for row in rows for _ in range(factors.get(row.get(key), 1))]
+
+
+def parse_factors(items: list[str] | None) -> dict[str, int]:
+    """`["real=3", "tts=2"]` → `{"real": 3, "tts": 2}` (command-line `NAME=N` pairs), with a clear error otherwise."""
+    factors = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value.strip().isdigit():
+            raise ValueError(f"expected NAME=N with a positive integer N, got {item!r}")
+        factors[name] = int(value)
+    return factors
+
+
 def _parse_cell(value: str):
     try:
         return float(value)

@@ -118,3 +118,19 @@ def test_a_new_run_refuses_an_old_runs_checkpoints(tmp_path, script):
     assert result.returncode != 0
     assert "already holds checkpoints" in result.stderr and "--resume_from_checkpoint latest" in result.stderr
     assert (out / "checkpoints" / "checkpoint_0").is_dir()
+
+
+def test_oversample_weights_the_training_mix_toward_a_kind(tiny_corpus, tmp_path, launch):
+    rows = [json.loads(x) for x in Path(tiny_corpus).read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row["path"] = str(Path(tiny_corpus).parent / row["path"])
+        row["kind"] = "real" if i < 2 else "tts"  # two of the six training clips are "real"
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = launch("train_codec.py", 1, "--manifest", manifest, "--output_dir", tmp_path / "run", *TINY,
+                    "--oversample", "real=3", "--max_train_steps", "1")
+    assert "10 training clips" in result.stdout + result.stderr  # 2 × 3 real + 4 tts
+    script = Path(__file__).resolve().parents[2] / "scripts" / "train_codec.py"
+    bad = subprocess.run([sys.executable, script, "--manifest", manifest, "--output_dir", tmp_path / "bad", *TINY,
+                          "--oversample", "studio=2", "--max_train_steps", "1"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "no row has kind in ['studio']" in bad.stderr
