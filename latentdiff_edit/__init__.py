@@ -1,6 +1,6 @@
 """latentdiff-edit: precise voice editing by latent space inversion."""
 
-__version__ = "0.7.2"
+__version__ = "0.8.0"
 
 from .attributes import AttributeSchema, SourceAttributes
 from .audio import AudioInputError

@@ -14,7 +14,8 @@ latents (`ldm` stage), continued from its weights for more steps (`ldm_continue`
 fine-tunes the encoder with a Griffin-Lim decoder and trains that decoder alone (`codec_gl`, `codec_gl_decoder`,
 `ldm_finetune_1`); v0.6 continues encoder and decoder together (`codec_gl_2`, `ldm_finetune_2`), and v0.7 again
 with an annealed learning rate (`codec_gl_3`, `ldm_finetune_3`); v0.7.1 trains that decoder alone once more on the
-frozen encoder (`codec_gl_3_decoder`: the latents, so the LDM, stay v0.7's). `--init_codec DIR` starts the codec
+frozen encoder (`codec_gl_3_decoder`: the latents, so the LDM, stay v0.7's); v0.8 continues encoder and decoder
+together from there (`codec_gl_4`) and the LDM on their latents (`ldm_finetune_4`). `--init_codec DIR` starts the codec
 stage from saved weights (v0.2 started from v0.1's encoder: `git show v0.1` of `latentdiff_edit/default_model`).
 `--recipe synthetic` regenerates v0.1 (synthetic voices, SEANet codec).
 
@@ -56,6 +57,8 @@ V06_LDM_STEPS = 2000
 V07_CODEC_STEPS = 12000  # a cosine schedule run to its end (85 min on 2 CPU threads)
 V07_LDM_STEPS = 4000
 V071_DECODER_STEPS = 6000  # the decoder alone on v0.7's frozen encoder, cosine from 2e-4 (67 min on 1 CPU thread)
+V08_CODEC_STEPS = 12000  # encoder and decoder together from v0.7.1's, cosine from 2e-4 (154 min on 1 CPU thread)
+V08_LDM_STEPS = 4000
 CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--train_batch_size", "8", "--segment_seconds", "1.0",
                   "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "8"]
 LDM_FINETUNE = ["--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
@@ -136,6 +139,12 @@ REAL_SPEECH = {
                                            "--lr_scheduler", "cosine", "--lr_warmup_steps", "100",
                                            "--max_train_steps", str(V071_DECODER_STEPS)])],
          "ldm": []},
+        # v0.8: encoder and decoder together again from v0.7.1's weights, lr 2e-4 annealed by a cosine schedule over
+        # V08_CODEC_STEPS (validation PESQ 3.39 -> 3.50), then the LDM V08_LDM_STEPS steps on those latents
+        {"codec": [("codec_gl_4", [*CODEC_FINETUNE, "--learning_rate", "2e-4", "--lr_scheduler", "cosine",
+                                   "--lr_warmup_steps", "100", "--max_train_steps", str(V08_CODEC_STEPS)])],
+         "ldm": [("ldm_finetune_4", ["--renormalize_latents", *LDM_FINETUNE, "--max_train_steps",
+                                     str(V08_LDM_STEPS), "--learning_rate", "2e-4", "--lr_warmup_steps", "100"])]},
     ],
 }
 SMOKE_CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--griffin_lim_iters", "4", "--max_train_steps", "1",
@@ -172,6 +181,8 @@ SMOKE = {
          "ldm": [("ldm_finetune_3", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
         {"codec": [("codec_gl_3_decoder", [*SMOKE_CODEC_FINETUNE, "--freeze_encoder", "--lr_scheduler", "cosine"])],
          "ldm": []},
+        {"codec": [("codec_gl_4", [*SMOKE_CODEC_FINETUNE, "--lr_scheduler", "cosine"])],
+         "ldm": [("ldm_finetune_4", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
     ],
 }
 
