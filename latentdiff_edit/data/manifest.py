@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import random
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -59,6 +62,29 @@ def parse_factors(items: list[str] | None) -> dict[str, int]:
             raise ValueError(f"expected NAME=N with a positive integer N, got {item!r}")
         factors[name] = int(value)
     return factors
+
+
+def sample_per_voice(rows: list[dict], counts: Sequence[tuple[str, int]], seed: int = 0) -> list[dict]:
+    """`count` rows of each `voice` in `counts`, drawn with a fixed seed from the voice's rows sorted by path (so the
+    same manifest always gives the same set), in the order of `counts`; an error names a voice with too few rows."""
+    picked = []
+    for voice, count in counts:
+        clips = sorted((r for r in rows if r.get("voice") == voice), key=lambda r: r["path"])
+        if len(clips) < count:
+            raise ValueError(f"{voice}: {len(clips)} matching rows, {count} wanted")
+        random.Random(seed).shuffle(clips)
+        picked += clips[:count]
+    return picked
+
+
+def write_manifest(rows: list[dict], output: str | Path) -> None:
+    """Write `rows` as a JSONL manifest whose paths are relative to its own folder (as `read_manifest` resolves
+    them), so that it names the same files on every machine."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    folder = output.parent.resolve()
+    output.write_text("".join(
+        json.dumps({**r, "path": os.path.relpath(Path(r["path"]).resolve(), folder)}) + "\n" for r in rows))
 
 
 def _parse_cell(value: str):

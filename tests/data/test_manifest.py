@@ -1,10 +1,12 @@
-"""Manifests: reading CSV/JSONL rows, and oversampling a kind of speech for a training mix."""
+"""Manifests: reading CSV/JSONL rows, oversampling a kind of speech for a training mix, drawing and writing held-out
+sets."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from latentdiff_edit.data.manifest import oversample, parse_factors, read_manifest
+from latentdiff_edit.data.manifest import oversample, parse_factors, read_manifest, sample_per_voice, write_manifest
 
 
 def _write(tmp_path, rows):
@@ -40,3 +42,26 @@ def test_parse_factors(items, expected):
 def test_parse_factors_rejects_malformed_pairs(item):
     with pytest.raises(ValueError, match="NAME=N"):
         parse_factors([item])
+
+
+def test_sample_per_voice_draws_the_same_set_whatever_the_row_order():
+    rows = [{"path": f"wavs/{voice}_{i:02d}.wav", "voice": voice} for voice in ("a", "b") for i in range(10)]
+    picked = sample_per_voice(rows, [("b", 3), ("a", 2)], seed=0)
+    assert [r["voice"] for r in picked] == ["b"] * 3 + ["a"] * 2
+    assert len({r["path"] for r in picked}) == 5
+    assert sample_per_voice(list(reversed(rows)), [("b", 3), ("a", 2)], seed=0) == picked
+    assert sample_per_voice(rows, [("b", 3), ("a", 2)], seed=1) != picked
+    with pytest.raises(ValueError, match="c: 0 matching rows, 1 wanted"):
+        sample_per_voice(rows, [("c", 1)])
+
+
+def test_write_manifest_paths_resolve_to_the_same_files_from_its_own_folder(tmp_path):
+    corpus = tmp_path / "corpus"
+    (corpus / "wavs").mkdir(parents=True)
+    source = _write(corpus, [{"path": "wavs/x.wav", "voice": "a", "text": "hello"}])
+    rows = read_manifest(source)
+    output = tmp_path / "sets" / "held_out.jsonl"
+    write_manifest(rows, output)
+    written = [json.loads(line) for line in output.read_text().splitlines()]
+    assert written[0]["path"] == "../corpus/wavs/x.wav" and written[0]["text"] == "hello"
+    assert Path(read_manifest(output)[0]["path"]).resolve() == (corpus / "wavs" / "x.wav").resolve()

@@ -10,10 +10,9 @@ LibriVox clips can be checked here.
 """
 
 import argparse
-import json
-import os
-import random
 from pathlib import Path
+
+from latentdiff_edit.data.manifest import read_manifest, sample_per_voice, write_manifest
 
 VOICES = (("piper:joe", 4), ("mbrola:mb-us2", 3), ("mbrola:mb-us3", 3), ("rhvoice:bdl", 2), ("rhvoice:alan", 2))
 
@@ -23,18 +22,10 @@ def main(argv=None):
     p.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     p.add_argument("--output", type=Path, required=True)
     args = p.parse_args(argv)
-    rows = [json.loads(line) for line in (args.corpus / "manifest.jsonl").read_text().splitlines() if line.strip()]
-    held_out = [r for r in rows if r["split"] == "test" and not r["augmented"] and r.get("text")
-                and r["duration_s"] >= 2.0]
-    picked = []
-    for voice, count in VOICES:
-        clips = sorted((r for r in held_out if r["voice"] == voice), key=lambda r: r["path"])
-        random.Random(0).shuffle(clips)
-        picked += clips[:count]
-    # paths relative to the output manifest's folder, as the benchmark reads them
-    root = os.path.relpath(args.corpus.resolve(), args.output.parent.resolve())
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("".join(json.dumps({**r, "path": f"{root}/{r['path']}"}) + "\n" for r in picked))
+    rows = [r for r in read_manifest(args.corpus / "manifest.jsonl", split="test")
+            if not r["augmented"] and r.get("text") and r["duration_s"] >= 2.0]
+    picked = sample_per_voice(rows, VOICES, seed=0)
+    write_manifest(picked, args.output)
     print(f"{len(picked)} clips -> {args.output}")
 
 
