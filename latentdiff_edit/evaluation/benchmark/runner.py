@@ -370,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
             num_examples += bool(record.get("examples"))
             records.append(record)
     merged = sorted(gather_object(records), key=lambda record: record["index"])  # every process's records
+    # the last collective: tear the process group down before any process exits (a CPU rank that exited with gloo's
+    # threads still running once aborted with "terminate called without an active exception" in a test run)
+    state.destroy_process_group()
     if not state.is_main_process:
         return None
 
