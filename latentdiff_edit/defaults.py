@@ -9,6 +9,18 @@
 # command line, batch jobs and benchmark; `__call__` itself defaults to guidance 1 (one denoiser pass per step).
 # Re-run the script for a retrained model.
 DEFAULT_INVERSION_DEPTH = 0.8
+
+# Depth of an edit that lowers the pitch in place (`auto_inversion_depth`; what the command line, batch jobs, demo and
+# benchmark use when no depth is asked for). Measured with scripts/benchmark.py on v0.8 (12 steps, guidance 2,
+# inversion auto, -3 st; docs/benchmark/v08/depth_per_direction/), depth 0.8 -> 0.7:
+#   held-out sets: LibriVox WER pooled 0.155 -> 0.141 (source 0.042), octave jumps 10 -> 4, DNSMOS 2.50 -> 2.47;
+#     TTS-14 WER pooled 0.189 -> 0.134 (source 0.073), speaker similarity 0.885 -> 0.903; Asterisk similarity 0.825 ->
+#     0.834, DNSMOS 2.74 -> 2.71;
+#   fresh sets drawn after that choice: TTS (19 clips) WER pooled 0.192 -> 0.169, similarity 0.836 -> 0.862, DNSMOS
+#     level; Asterisk (12 real clips) similarity 0.816 -> 0.844 but DNSMOS 2.99 -> 2.69 and octave jumps 4 -> 13.
+# Fewer lost words and a closer voice on every set, at some DNSMOS on one real set. Raising the pitch at 0.7 lands
+# short on the real voices (Asterisk +2.86 -> +2.52 st, DNSMOS 2.44 -> 1.88), so raising keeps 0.8.
+LOWERING_INVERSION_DEPTH = 0.7
 DEFAULT_GUIDANCE_SCALE = 2.0
 
 # Steps of the full schedule (12 at depth 0.8 = 10 denoising steps), measured with scripts/measure_editing.py and the
@@ -36,6 +48,13 @@ def default_edit_region(moves_f0_only: bool, rate: float = 1.0) -> str:
     if rate != 1.0:
         return "all"
     return F0_EDIT_REGION if moves_f0_only else DEFAULT_EDIT_REGION
+
+
+def auto_inversion_depth(pitch_shift: float) -> float:
+    """The inversion depth of an in-place edit when none is asked for: `LOWERING_INVERSION_DEPTH` for an edit that
+    lowers the pitch, `DEFAULT_INVERSION_DEPTH` for any other (see the measurements above). A speaking-rate edit has
+    its own depth (`RATE_INVERSION_DEPTH`)."""
+    return LOWERING_INVERSION_DEPTH if pitch_shift < 0 else DEFAULT_INVERSION_DEPTH
 
 # Tries that fit a calibrated direction's strength to the clip (`--fit-strength`, `directions.fit_strength`) when none
 # is asked for. Measured on v0.7 (`CALIBRATION=real FIT=2 python docs/benchmark/inversion/measure_directions.py`, the

@@ -37,6 +37,8 @@ from ..defaults import (
     DEFAULT_INVERSION,
     DEFAULT_INVERSION_DEPTH,
     DEFAULT_NUM_INFERENCE_STEPS,
+    LOWERING_INVERSION_DEPTH,
+    auto_inversion_depth,
 )
 from ..directions import resolve_direction
 from ..inversion import auto_inversion_method
@@ -159,8 +161,10 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="pipeline folder or Hub id (default: the shipped model)")
     parser.add_argument("--steps", type=int, default=DEFAULT_NUM_INFERENCE_STEPS,
                         help=f"DDIM steps of the full schedule (default {DEFAULT_NUM_INFERENCE_STEPS})")
-    parser.add_argument("--depth", type=float, default=DEFAULT_INVERSION_DEPTH,
-                        help=f"fraction of the schedule to invert, in (0, 1] (default {DEFAULT_INVERSION_DEPTH})")
+    parser.add_argument("--depth", type=float, default=None,
+                        help=f"fraction of the schedule to invert, in (0, 1] (default: "
+                             f"{LOWERING_INVERSION_DEPTH:g} for an edit that lowers the pitch, "
+                             f"{DEFAULT_INVERSION_DEPTH:g} otherwise)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pipeline's generator (default 0)")
     parser.add_argument("--inversion", choices=INVERSION_CHOICES, default=DEFAULT_INVERSION,
                         help="ddim: deterministic DDIM inversion; ddpm: edit-friendly DDPM inversion, exact "
@@ -272,6 +276,11 @@ def _unedited_inversion(method: str) -> str:
     return auto_inversion_method(pitch_shift=0.0) if method == "auto" else method
 
 
+def _unedited_depth(depth: float | None) -> float:
+    """The inversion depth a command that moves no attribute (reconstruct, directions) runs for `--depth`."""
+    return auto_inversion_depth(pitch_shift=0.0) if depth is None else depth
+
+
 def _check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
     same = output_path.resolve() == input_path.resolve() or (
         output_path.exists() and input_path.exists() and os.path.samefile(output_path, input_path)
@@ -379,7 +388,7 @@ def _directions(args) -> int:
     pipe = _load(args)
     sampling_rate = pipe.sampling_rate
     clips = [prepare_job(path, sampling_rate, EditSettings(), ClipEdit()).source for path in args.input]
-    invert = {"num_inference_steps": args.steps, "inversion_depth": args.depth,
+    invert = {"num_inference_steps": args.steps, "inversion_depth": _unedited_depth(args.depth),
               "method": _unedited_inversion(args.inversion),
               "window_seconds": None}
     if len(clips) == 1:
@@ -460,7 +469,8 @@ def _reconstruct(args) -> int:
         _check_output(input_path, output_path, args.overwrite)
         output_format(output_path)
         credentials = _credentials(args, output_path)
-    settings = EditSettings(num_inference_steps=args.steps, inversion_depth=args.depth, seed=args.seed,
+    settings = EditSettings(num_inference_steps=args.steps, inversion_depth=_unedited_depth(args.depth),
+                            seed=args.seed,
                             inversion=_unedited_inversion(args.inversion),
                             max_seconds=args.max_seconds, window_seconds=args.window)
     check_settings(settings)

@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..audio import DEFAULT_MAX_SECONDS, save_audio
-from ..defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_INVERSION_DEPTH, DEFAULT_NUM_INFERENCE_STEPS
+from ..defaults import (
+    DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_INVERSION,
+    DEFAULT_INVERSION_DEPTH,
+    DEFAULT_NUM_INFERENCE_STEPS,
+    LOWERING_INVERSION_DEPTH,
+)
 from ..pipelines.pipeline_voice_edit import RATE_RANGE
 from .editing import (
     EDIT_MODES,
@@ -277,8 +283,11 @@ def build_demo(pipe, model: str | None = None, max_seconds: float = DEFAULT_MAX_
                     inputs["guidance_reference"] = gr.Radio(list(GUIDANCE_REFERENCES), value="source",
                                                             label="Guide against")
                     inputs["steps"] = gr.Slider(1, 200, value=DEFAULT_STEPS, step=1, label="Steps (full schedule)")
-                    inputs["depth"] = gr.Slider(0.05, 1, value=DEFAULT_INVERSION_DEPTH, step=0.05,
-                                                label="Inversion depth (fraction of the schedule)")
+                    inputs["depth_auto"] = gr.Checkbox(
+                        value=True, label=f"Automatic inversion depth ({LOWERING_INVERSION_DEPTH:g} to lower the "
+                                          f"pitch, {DEFAULT_INVERSION_DEPTH:g} otherwise)", elem_id="depth-auto")
+                    inputs["depth"] = gr.Slider(0.05, 1, value=DEFAULT_INVERSION_DEPTH, step=0.05, elem_id="depth",
+                                                label="Inversion depth (fraction of the schedule; when not automatic)")
                     inputs["inversion"] = gr.Radio(list(INVERSION_CHOICES), value=DEFAULT_INVERSION,
                                                    label="Inversion method")
                     inputs["seed"] = gr.Number(value=0, precision=0, label="Seed")
@@ -340,7 +349,7 @@ def _form_to_edit(schema, values: dict, max_seconds: float) -> tuple[ClipEdit, E
         guidance_scale=float(values.get("guidance", DEFAULT_GUIDANCE_SCALE)),
         guidance_reference=values.get("guidance_reference", "source"),
         num_inference_steps=int(values.get("steps", DEFAULT_STEPS)),
-        inversion_depth=float(values.get("depth", DEFAULT_INVERSION_DEPTH)),
+        inversion_depth=None if values.get("depth_auto", True) else float(values.get("depth", DEFAULT_INVERSION_DEPTH)),
         seed=0 if seed is None else int(seed),
         inversion=values.get("inversion", DEFAULT_INVERSION),
         max_seconds=max_seconds,

@@ -38,8 +38,8 @@ from ..defaults import (
     DEFAULT_FIT_STRENGTH,
     DEFAULT_GUIDANCE_SCALE,
     DEFAULT_INVERSION,
-    DEFAULT_INVERSION_DEPTH,
     DEFAULT_NUM_INFERENCE_STEPS,
+    auto_inversion_depth,
     default_edit_region,
 )
 from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semitones
@@ -100,7 +100,9 @@ class EditSettings:
             (`"source"`) or the null condition (`"null"`, classic classifier-free guidance).
         num_inference_steps (`int`, *optional*, defaults to `DEFAULT_NUM_INFERENCE_STEPS`): steps of the full DDIM
             schedule.
-        inversion_depth (`float`, *optional*, defaults to `DEFAULT_INVERSION_DEPTH`): fraction of it inverted.
+        inversion_depth (`float`, *optional*): fraction of it inverted. None (the default) is
+            `LOWERING_INVERSION_DEPTH` (0.7) for an edit that lowers the pitch and `DEFAULT_INVERSION_DEPTH` (0.8) for
+            any other (`job_settings`; `latentdiff_edit.defaults` has the measurements).
         seed (`int`, *optional*, defaults to 0): seed of the pipeline's generator (and of DDPM inversion's noise).
         inversion (`str`, *optional*, defaults to `DEFAULT_INVERSION`, `"auto"`): `"ddim"`, `"ddpm"` (edit-friendly
             DDPM inversion: exact reconstruction whatever the model), `"null-opt"` or `"latent-opt"` (optimized for
@@ -131,7 +133,7 @@ class EditSettings:
     guidance_scale: float = DEFAULT_GUIDANCE_SCALE
     guidance_reference: str = "source"
     num_inference_steps: int = DEFAULT_NUM_INFERENCE_STEPS
-    inversion_depth: float = DEFAULT_INVERSION_DEPTH
+    inversion_depth: float | None = None
     seed: int = 0
     inversion: str = DEFAULT_INVERSION
     max_seconds: float | None = None
@@ -237,7 +239,7 @@ def check_settings(settings: EditSettings) -> None:
         raise ValueError(f"inversion must be one of {INVERSION_CHOICES}, got {settings.inversion!r}")
     if settings.num_inference_steps < 1:
         raise ValueError(f"steps must be a positive integer, got {settings.num_inference_steps}")
-    if not 0 < settings.inversion_depth <= 1:
+    if settings.inversion_depth is not None and not 0 < settings.inversion_depth <= 1:
         raise ValueError(f"depth must be in (0, 1], got {settings.inversion_depth}")
     if not (math.isfinite(settings.guidance_scale) and settings.guidance_scale >= 0):
         raise ValueError(f"guidance must be a number >= 0, got {settings.guidance_scale}")
@@ -331,7 +333,7 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
     results = {}
     run_settings = settings
     resolved = [job_settings(settings, job.edit) for job in jobs]
-    keys = [(job.edit.rate, s.inversion, s.region) for job, s in zip(jobs, resolved)]  # one call per group
+    keys = [(job.edit.rate, s.inversion, s.inversion_depth, s.region) for job, s in zip(jobs, resolved)]  # a call each
     for key in dict.fromkeys(keys):
         group = [i for i, k in enumerate(keys) if k == key]
         settings = resolved[group[0]]
@@ -361,9 +363,9 @@ def job_settings(settings: EditSettings, edit: ClipEdit) -> EditSettings:
     The settings one clip's edit runs with. A speaking-rate edit regenerates every frame from a DDIM inversion at its
     own depth, with guidance against the null condition (the time-warped source is no recording to guide against),
     as measured by `scripts/measure_editing.py`. An in-place edit with no region set regenerates the voiced frames
-    when it moves only F0 (pitch, intonation) and the speech frames otherwise, and
-    `inversion="auto"` becomes edit-friendly DDPM inversion when the edit lowers the pitch, DDIM otherwise
-    (`latentdiff_edit.defaults.DEFAULT_INVERSION` has the measurements).
+    when it moves only F0 (pitch, intonation) and the speech frames otherwise, `inversion="auto"` becomes
+    edit-friendly DDPM inversion when the edit lowers the pitch, DDIM otherwise, and an unset `inversion_depth`
+    becomes 0.7 when it lowers the pitch, 0.8 otherwise (`latentdiff_edit.defaults` has the measurements).
     """
     if edit.rate != 1.0:
         return replace(settings, inversion_depth=RATE_INVERSION_DEPTH, guidance_reference="null",
@@ -373,7 +375,8 @@ def job_settings(settings: EditSettings, edit: ClipEdit) -> EditSettings:
     inversion = auto_inversion_method(edit.pitch_shift) if settings.inversion == "auto" else settings.inversion
     moves_f0_only = settings.mode == "cfg" and settings.direction is None and not edit.attributes
     region = default_edit_region(moves_f0_only) if settings.region is None else settings.region
-    return replace(settings, region=region, inversion=inversion)
+    depth = auto_inversion_depth(edit.pitch_shift) if settings.inversion_depth is None else settings.inversion_depth
+    return replace(settings, region=region, inversion=inversion, inversion_depth=depth)
 
 
 def _invert(pipe, jobs: Sequence[EditJob], settings: EditSettings):

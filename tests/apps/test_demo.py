@@ -97,6 +97,7 @@ def test_edit_through_the_api(client, tmp_path):
     assert record["tool"] == "latentdiff-edit" and record["operation"] == "edit" and record["source"] == "speech.wav"
     assert record["pitch"] == 3.0 and record["attributes"] == {"style": "high-wide-fast", "rate": 4.0}
     assert record["steps"] == 2 and record["seed"] == 7 and "pitch_shift_st" in record["measured"]
+    assert record["depth"] == 0.8 and "depth 0.8" in report["edit"]  # automatic depth, raising the pitch
     credentials = read_credentials(download)  # signed Content Credentials, the upload as parent ingredient
     assert credentials.signature_valid and not credentials.tampered
     assert [ingredient.get("title") for ingredient in credentials.ingredients] == ["speech.wav"]
@@ -112,6 +113,12 @@ def test_stereo_upload_at_another_rate_and_a_segment(client, tmp_path):
     assert report["source"]["input_sampling_rate"] == 16000 and report["source"]["input_channels"] == 2
     assert report["source"]["edited_span_s"] == [0.25, 0.75]
     assert read_provenance(after)["segment"] == [0.25, 0.75]
+    assert read_provenance(after)["depth"] == 0.7  # automatic depth, lowering the pitch
+
+    # the depth asked for, once the automatic choice is off
+    _, after, _, _, _, report = client.predict(audio_path=handle_file(path), pitch=-2, steps=2, depth_auto=False,
+                                               depth=0.5, api_name="/edit")
+    assert read_provenance(after)["depth"] == 0.5 and "depth 0.5" in report["edit"]
 
 
 def write_text(path, text):

@@ -85,7 +85,7 @@ def test_benchmark_end_to_end(tmp_path):
          "--num_processes", "2",
          ROOT / "scripts" / "benchmark.py", "--input", manifest, "--output", output, "--model", model,
          "--split", "test", "--steps", "2", "--asr", "none",
-         "--edits", "pitch:+3", "intonation:1.5", "style:high-wide-fast"],
+         "--edits", "pitch:-3,+3", "intonation:1.5", "style:high-wide-fast"],
         check=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
 
@@ -99,12 +99,18 @@ def test_benchmark_end_to_end(tmp_path):
     assert all(o["status"] == "ok" for o in done.values())
     assert set(done) == {
         ("codec", "none"),
+        ("cfg", "pitch:-3"), ("world", "pitch:-3"), ("psola", "pitch:-3"), ("phase_vocoder", "pitch:-3"),
         ("cfg", "pitch:+3"), ("world", "pitch:+3"), ("psola", "pitch:+3"), ("phase_vocoder", "pitch:+3"),
         ("cfg", "intonation:1.5"), ("direction", "intonation:1.5"), ("world", "intonation:1.5"),
         ("psola", "intonation:1.5"),
         ("cfg", "style:high-wide-fast"), ("direction", "style:high-wide-fast"),
     }
     assert abs(done[("psola", "pitch:+3")]["achieved_shift_st"] - 3.0) < 0.3
+    # each model edit starts from the inversion the command line would run: lowering from DDPM noise at depth 0.7,
+    # raising from DDIM at 0.8 (the depths the 2-step schedule reaches: 1 step of 2 and 2 of 2)
+    assert [(done[("cfg", e)]["inversion"], done[("cfg", e)]["inversion_depth"]) for e in ("pitch:-3", "pitch:+3")] \
+        == [("ddpm", 0.5), ("ddim", 1.0)]
+    assert report["config"]["depth"] is None
     assert done[("direction", "style:high-wide-fast")]["direction_from"] == {"style": "neutral"}
     assert done[("codec", "none")]["rtf"] > 0 and "stoi" in done[("codec", "none")]
     assert "stoi" not in done[("cfg", "pitch:+3")]  # reference-based metrics only for the round trip
@@ -123,7 +129,7 @@ def test_benchmark_end_to_end(tmp_path):
 
     markdown = (output / "results.md").read_text()
     assert "| method | edit | n | achieved shift (st)" in markdown and "## Paired oracle" in markdown
-    assert "pause excess vs codec (dB)" in markdown
+    assert "pause excess vs codec (dB)" in markdown and "depth 0.7 lowering the pitch, 0.8 otherwise" in markdown
     assert "## Failed clips" in markdown and "broken" in markdown
     plots = sorted(p.name for p in output.glob("*.png"))
     assert "pitch_accuracy.png" in plots and "intonation_accuracy.png" in plots

@@ -114,23 +114,30 @@ def test_region_speech_keeps_the_pause(tiny_pipeline_dir, tmp_path, capsys):
 
 
 def test_auto_inversion_lowers_the_pitch_from_ddpm_noise(tiny_pipeline_dir, clip, tmp_path, capsys):
+    from latentdiff_edit.pipelines.pipeline_voice_edit import RATE_INVERSION_DEPTH
+
     from latentdiff_edit.apps.editing import ClipEdit, EditSettings, edit_jobs, job_settings, prepare_job
+    from latentdiff_edit.defaults import DEFAULT_INVERSION_DEPTH, LOWERING_INVERSION_DEPTH
     from latentdiff_edit.inversion import auto_inversion_method
 
     assert [auto_inversion_method(-3.0), auto_inversion_method(3.0), auto_inversion_method(0.0)] == \
         ["ddpm", "ddim", "ddim"]
     assert auto_inversion_method(-3.0, rate=1.25) == "ddim"
     settings = EditSettings(num_inference_steps=2)
-    assert settings.inversion == "auto" and settings.region is None
+    assert settings.inversion == "auto" and settings.region is None and settings.inversion_depth is None
     down, up = job_settings(settings, ClipEdit(pitch_shift=-2.0)), job_settings(settings, ClipEdit(pitch_shift=2.0))
     assert (down.inversion, down.region, up.inversion, up.region) == ("ddpm", "voiced", "ddim", "voiced")
+    assert (down.inversion_depth, up.inversion_depth) == (LOWERING_INVERSION_DEPTH, DEFAULT_INVERSION_DEPTH) == (0.7, 0.8)
+    assert job_settings(EditSettings(inversion_depth=0.5), ClipEdit(pitch_shift=-2.0)).inversion_depth == 0.5
     styled = job_settings(settings, ClipEdit(pitch_shift=2.0, attributes={"style": "high-wide-fast"}))
     assert (styled.inversion, styled.region) == ("ddim", "speech")  # moves more than F0: every speech frame
     assert job_settings(EditSettings(region="all"), ClipEdit(pitch_shift=-2.0)).region == "all"
     faster = job_settings(settings, ClipEdit(pitch_shift=-2.0, rate=1.25))
     assert (faster.inversion, faster.region, faster.guidance_reference) == ("ddim", "all", "null")
+    assert faster.inversion_depth == RATE_INVERSION_DEPTH
 
-    # one batch with a lowering, a raising and a styled edit: each runs with its own inversion and region, as alone
+    # one batch with a lowering, a raising and a styled edit: each runs with its own inversion, depth and region, as
+    # alone
     pipe = VoiceEditPipeline.from_pretrained(tiny_pipeline_dir)
     pipe.set_progress_bar_config(disable=True)
     edits = [ClipEdit(pitch_shift=-2.0), ClipEdit(pitch_shift=2.0),
@@ -140,9 +147,10 @@ def test_auto_inversion_lowers_the_pitch_from_ddpm_noise(tiny_pipeline_dir, clip
     sf.write(mixed, np.concatenate([harmonic_tone(150.0, 0.4, SR), burst]), SR, subtype="FLOAT")
     jobs = [prepare_job(mixed, SR, settings, edit) for edit in edits]
     both = edit_jobs(pipe, jobs, settings, report=False)
-    alone = [edit_jobs(pipe, [job], EditSettings(num_inference_steps=2, inversion=method, region=region),
-                       report=False)[0]
-             for job, method, region in zip(jobs, ("ddpm", "ddim", "ddim"), ("voiced", "voiced", "speech"))]
+    alone = [edit_jobs(pipe, [job], EditSettings(num_inference_steps=2, inversion=method, inversion_depth=depth,
+                                                  region=region), report=False)[0]
+             for job, method, depth, region in zip(jobs, ("ddpm", "ddim", "ddim"), (0.7, 0.8, 0.8),
+                                                   ("voiced", "voiced", "speech"))]
     for a, b in zip(both, alone):
         np.testing.assert_allclose(a.audio, b.audio, atol=1e-6)
     assert np.abs(both[0].audio - both[1].audio).max() > 1e-3
@@ -151,8 +159,13 @@ def test_auto_inversion_lowers_the_pitch_from_ddpm_noise(tiny_pipeline_dir, clip
     status, out, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 2, "--pitch", -2],
                            capsys)
     assert status == 0, err
-    assert "DDPM inversion" in out and "voiced frames only" in out
-    assert read_provenance(output)["inversion"] == "ddpm" and read_provenance(output)["region"] == "voiced"
+    assert "DDPM inversion" in out and "depth 0.7" in out and "voiced frames only" in out
+    record = read_provenance(output)
+    assert (record["inversion"], record["depth"], record["region"]) == ("ddpm", 0.7, "voiced")
+    status, out, err = run(["edit", clip, "-o", tmp_path / "deeper.wav", "--model", tiny_pipeline_dir, "--steps", 2,
+                            "--pitch", -2, "--depth", 0.9], capsys)
+    assert status == 0, err
+    assert "depth 0.9" in out and read_provenance(tmp_path / "deeper.wav")["depth"] == 0.9
 
 
 def test_octave_jumps_an_edit_added_are_measured_and_reported(tmp_path, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ...audio import save_audio
+from ...defaults import DEFAULT_INVERSION_DEPTH, LOWERING_INVERSION_DEPTH, auto_inversion_depth
 from .measures import clean_value, finite_median
 from .methods import METHODS, NO_EDIT
 
@@ -109,6 +110,12 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
 
 
+def _depth(config: dict) -> str:
+    if config["depth"] is not None:
+        return str(config["depth"])
+    return f"{LOWERING_INVERSION_DEPTH:g} lowering the pitch, {DEFAULT_INVERSION_DEPTH:g} otherwise"
+
+
 def write_markdown(path: Path, report: dict) -> None:
     summary, config = report["summary"], report["config"]
     clips = report["clips"]
@@ -121,7 +128,7 @@ def write_markdown(path: Path, report: dict) -> None:
         f"- model: `{config['model']}` (sampling rate {config['sampling_rate']} Hz, attributes "
         f"{', '.join(config['attributes'])})",
         f"- {len(clips) - len(failed)} clips evaluated, {len(failed)} failed; steps {config['steps']}, depth "
-        f"{config['depth']} ({config.get('inversion', 'ddim').upper()} inversion), guidance {config['guidance']} "
+        f"{_depth(config)} ({config.get('inversion', 'ddim').upper()} inversion), guidance {config['guidance']} "
         f"against {config.get('guidance_reference', 'source')}, seed {config['seed']}, ASR {config['asr']}, "
         f"{config['num_processes']} process(es) on {config['device']}",
         f"- wall time: {report['wall_time_s']:.1f} s",
@@ -175,9 +182,9 @@ def write_markdown(path: Path, report: dict) -> None:
     lines += [
         "## Inversion reconstruction",
         "",
-        f"Invert to depth {config['depth']} with {config['steps']} steps, regenerate with no edit. Latent SNR against "
-        "the source latents; log-mel distances (nepers) between the regenerated audio, the codec round trip and the "
-        "source.",
+        f"Invert to depth {config['depth'] or auto_inversion_depth(0.0)} with {config['steps']} steps, regenerate "
+        "with no edit. Latent SNR against the source latents; log-mel distances (nepers) between the regenerated audio, the "
+        "codec round trip and the source.",
         "",
         markdown_table(["n"] + [h for h, _, _ in RECONSTRUCTION_COLUMNS],
                [[str(reconstruction["n"])] + [_cell(reconstruction[k], f) for _, k, f in RECONSTRUCTION_COLUMNS]]),

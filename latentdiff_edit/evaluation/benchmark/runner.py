@@ -16,8 +16,9 @@ with `--split`).
 
 Methods:
 
-- `cfg`: our edit. DDIM inversion of the clip to `--depth` of the schedule, then regeneration conditioned on the
-  edited attributes, guided against the source's attributes with `--guidance`.
+- `cfg`: our edit. Inversion of the clip to `--depth` of the schedule (by default as the command line: DDPM to 0.7 for
+  an edit that lowers the pitch, DDIM to 0.8 otherwise), then regeneration conditioned on the edited attributes,
+  guided against the source's attributes with `--guidance`.
 - `direction`: our direction edit. A condition-space direction from the source's value of a clip-level attribute
   to the target value (`construct_direction` on attribute dicts), added at strength 1. It exists for clip-level
   attributes (intonation, style, ...); a pitch shift moves the F0 contour, a frame attribute that no clip-level
@@ -68,7 +69,7 @@ from tqdm.auto import tqdm
 
 from ... import __version__
 from ...audio import DEFAULT_MAX_SECONDS
-from ...defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_INVERSION_DEPTH
+from ...defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, auto_inversion_depth
 from ...inversion import auto_inversion_method
 from ...latents import latent_snr_db
 from ...loading import model_label, resolve_model
@@ -119,8 +120,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", type=str, default=None, help="Keep only manifest rows of this split.")
     parser.add_argument("--max_clips", type=int, default=None, help="Benchmark the first N clips only.")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps of the full schedule.")
-    parser.add_argument("--depth", type=float, default=DEFAULT_INVERSION_DEPTH,
-                        help="Fraction of the schedule inverted.")
+    parser.add_argument("--depth", type=float, default=None,
+                        help="Fraction of the schedule inverted (default: as the command line, 0.7 for an edit that "
+                             "lowers the pitch, 0.8 otherwise).")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE, help="Guidance scale of the model edits.")
     parser.add_argument("--guidance_reference", choices=["source", "null"], default="source",
                         help="Guide the model edits against the source's attributes or the null condition.")
@@ -146,7 +148,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.edits = parse_edits(args.edits)
     except ValueError as error:
         parser.error(f"--edits: {error}")
-    if args.steps < 1 or not 0.0 < args.depth <= 1.0 or args.guidance < 0:
+    if args.steps < 1 or (args.depth is not None and not 0.0 < args.depth <= 1.0) or args.guidance < 0:
         parser.error("--steps must be >= 1, --depth in (0, 1] and --guidance >= 0")
     if args.max_clips is not None and args.max_clips < 1:
         parser.error("--max_clips must be >= 1")
@@ -196,24 +198,26 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
         outputs.append(entry)
         examples[("codec", NO_EDIT.label)] = codec_audio
 
-    # Inversion, once per clip and method: every model edit and the reconstruction start from one.
+    # Inversion, once per clip, method and depth: every model edit and the reconstruction start from one.
     inversions, inversion_costs = {}, {}
 
-    def invert(method: str):
-        if method not in inversions:
-            inversion_costs[method] = {}
-            with measure_cost(inversion_costs[method], duration, device):
-                inversions[method] = pipe.invert(
+    def invert(key: tuple[str, float]):
+        if key not in inversions:
+            method, depth = key
+            inversion_costs[key] = {}
+            with measure_cost(inversion_costs[key], duration, device):
+                inversions[key] = pipe.invert(
                     torch.from_numpy(source), sr, attributes=source_labels(pipe.schema, clip) or None,
-                    num_inference_steps=args.steps, inversion_depth=args.depth, max_seconds=args.max_seconds,
+                    num_inference_steps=args.steps, inversion_depth=depth, max_seconds=args.max_seconds,
                     method=method, generator=torch.Generator("cpu").manual_seed(args.seed),
                     timbre_condition=not args.no_timbre)
-        return inversions[method], inversion_costs[method]
+        return inversions[key], inversion_costs[key]
 
-    def method_for(edit) -> str:
-        return auto_inversion_method(edit.pitch_shift) if args.inversion == "auto" else args.inversion
+    def inversion_for(edit) -> tuple[str, float]:
+        method = auto_inversion_method(edit.pitch_shift) if args.inversion == "auto" else args.inversion
+        return method, auto_inversion_depth(edit.pitch_shift) if args.depth is None else args.depth
 
-    inversion, inversion_cost = invert(method_for(NO_EDIT))
+    inversion, inversion_cost = invert(inversion_for(NO_EDIT))
     regenerated = pipe(inversion=inversion, output_type="latent").audios  # (1, C, T), no edit
     regenerated_audio = pipe.decode_latents(regenerated, inversion.num_samples)[0].cpu().numpy()
     reconstruction = {"inversion_seconds": inversion_cost["seconds"], "inversion_rtf": inversion_cost["rtf"]}
@@ -228,7 +232,7 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
     for method, edit in tqdm(jobs, desc=clip["clip_id"], leave=False, disable=not PartialState().is_main_process):
         entry = {"method": method, "edit": edit.label, "kind": edit.kind, "value": edit.value}
         try:
-            edit_inversion, cost = invert(method_for(edit)) if method in MODEL_METHODS else (None, {"seconds": 0.0})
+            edit_inversion, cost = invert(inversion_for(edit)) if method in MODEL_METHODS else (None, {"seconds": 0.0})
             with measure_cost(entry, duration, device, extra_seconds=cost["seconds"]):
                 audio, details = run_method(pipe, method, edit, source, edit_inversion, args)
         except Exception as error:
@@ -236,6 +240,8 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
             outputs.append(entry)
             continue
         entry.update(status="ok", **clean_value(details))
+        if edit_inversion is not None:  # what the model edit started from
+            entry.update(inversion=edit_inversion.method, inversion_depth=edit_inversion.inversion_depth)
         entry.update(measure_output(source, audio, sr, edit, record["source"], text, asr, codec_audio=codec_audio))
         outputs.append(entry)
         examples[(method, edit.label)] = audio
