@@ -4,7 +4,10 @@ Three kinds of attributes, each droppable to a learned null embedding (classifie
 
 - `frame`: aligned with the latent frames. `f0` is special: the schema turns an F0 contour in Hz (0 = unvoiced) into
   two features per frame, normalized log-F0 (interpolated through unvoiced gaps) and a voicing flag. `energy` is
-  frame log-RMS in dB. Other frame attributes are used as given, normalized by the schema's mean/std.
+  frame log-RMS in dB. `envelope` is the spectral envelope (`features.spectral_envelope`: 12 mel-cepstral
+  coefficients per frame, each normalized by its own entry of the schema's mean/std lists): the content condition,
+  which every edit keeps from the source so that the words stay while F0 moves. Other frame attributes are used as
+  given, normalized by the schema's mean/std.
 - `continuous`: one scalar per clip (e.g. `rate`, `intonation`), normalized by the schema's mean/std.
 - `categorical`: one label per clip (e.g. `style`, `voice`) from a fixed list.
 
@@ -23,7 +26,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .features import extract_f0, frame_energy_db, hz_to_semitones, measure_attributes, semitones_to_hz
+from .features import (
+    ENVELOPE_COEFFICIENTS,
+    extract_f0,
+    frame_energy_db,
+    hz_to_semitones,
+    measure_attributes,
+    semitones_to_hz,
+    spectral_envelope,
+)
 
 ATTRIBUTE_TYPES = ("frame", "continuous", "categorical")
 # Clip-level continuous attributes the toolkit can measure on audio (name -> key of `measure_attributes`).
@@ -44,11 +55,15 @@ def validate_schema(schema: Sequence[Mapping]) -> list[dict]:
         if kind == "categorical" and not spec.get("categories"):
             raise ValueError(f"categorical attribute `{name}` needs a non-empty `categories` list")
         if kind == "frame":
-            spec.setdefault("dim", 2 if name == "f0" else 1)
+            spec.setdefault("dim", {"f0": 2, "envelope": ENVELOPE_COEFFICIENTS}.get(name, 1))
         if kind in ("frame", "continuous"):
             spec.setdefault("mean", 0.0)
             spec.setdefault("std", 1.0)
-            if not spec["std"] > 0:
+            for stat in ("mean", "std"):  # a frame attribute may give one per feature
+                if isinstance(spec[stat], (list, tuple)) and (kind != "frame" or len(spec[stat]) != spec["dim"]):
+                    raise ValueError(f"attribute `{name}`: `{stat}` must be a number or one per feature "
+                                     f"({spec.get('dim')}), got {spec[stat]}")
+            if not np.all(np.asarray(spec["std"]) > 0):
                 raise ValueError(f"attribute `{name}` has a non-positive std {spec['std']}")
         out.append(spec)
     return out
@@ -76,11 +91,14 @@ class SourceAttributes:
         f0_hz (`np.ndarray` of shape `(frames,)`): F0 contour at the latent frame rate, 0 where unvoiced.
         energy_db (`np.ndarray` of shape `(frames,)`): frame energy in dBFS.
         values (`dict`): clip-level attributes (measured ones, plus labels the caller supplied).
+        envelope (`np.ndarray` of shape `(coefficients, frames)`, *optional*): the spectral envelope
+            (`features.spectral_envelope`), measured for models with an `envelope` attribute; edits keep it.
     """
 
     f0_hz: np.ndarray
     energy_db: np.ndarray
     values: dict = field(default_factory=dict)
+    envelope: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -95,7 +113,7 @@ class SourceAttributes:
     ) -> SourceAttributes:
         """A transformed copy: F0 shifted by `pitch_shift` semitones and its excursions around the clip's mean
         (in semitones) scaled by `intonation_scale`; energy shifted by `energy_shift` dB; `values` override clip-level
-        attributes. Derived clip-level values (pitch, intonation) follow the new contour."""
+        attributes. Derived clip-level values (pitch, intonation) follow the new contour; the envelope is kept."""
         f0 = self.f0_hz.astype(np.float64).copy()
         voiced = f0 > 0
         if voiced.any() and (pitch_shift != 0.0 or intonation_scale != 1.0):
@@ -109,16 +127,28 @@ class SourceAttributes:
         if "intonation" in new_values and new_values["intonation"] is not None:
             new_values["intonation"] = float(new_values["intonation"]) * abs(intonation_scale)
         new_values.update(values or {})
-        return SourceAttributes(f0.astype(np.float32), self.energy_db + energy_shift, new_values)
+        return SourceAttributes(f0.astype(np.float32), self.energy_db + energy_shift, new_values, self.envelope)
+
+    def frames(self, start: int, end: int, values: dict | None = None) -> SourceAttributes:
+        """The contours (and envelope) over frames `start:end`, with `values` (default: these) as clip-level values."""
+        def cut(contour):
+            return None if contour is None else contour[..., start:end]
+
+        return SourceAttributes(cut(self.f0_hz), cut(self.energy_db), dict(self.values if values is None else values),
+                                cut(self.envelope))
 
 
-def measure_source_attributes(audio: np.ndarray, sampling_rate: int, hop_length: int, num_frames: int) -> SourceAttributes:
-    """Measure F0 and energy contours at the latent frame rate, and the measurable clip-level attributes."""
+def measure_source_attributes(
+    audio: np.ndarray, sampling_rate: int, hop_length: int, num_frames: int, envelope: bool = False
+) -> SourceAttributes:
+    """Measure F0 and energy contours at the latent frame rate, the measurable clip-level attributes and, with
+    `envelope`, the spectral envelope."""
     f0 = extract_f0(audio, sampling_rate, hop_length=hop_length, num_frames=num_frames)
     energy = frame_energy_db(audio, hop_length, num_frames=num_frames)
     measured = measure_attributes(audio, sampling_rate)
     values = {name: measured[key] for name, key in MEASURABLE.items()}
-    return SourceAttributes(f0, energy, values)
+    contour = spectral_envelope(audio, sampling_rate, hop_length, num_frames) if envelope else None
+    return SourceAttributes(f0, energy, values, contour)
 
 
 class AttributeSchema:
@@ -163,12 +193,15 @@ class AttributeSchema:
         return f"{spec['dim']} feature(s) per latent frame, measured on the source"
 
     def frame_tensor(self, name: str, contour: np.ndarray) -> torch.Tensor:
-        """One clip's frame attribute in natural units `(frames,)` → normalized features `(dim, frames)`."""
+        """One clip's frame attribute in natural units `(frames,)` or `(dim, frames)` → normalized features
+        `(dim, frames)`."""
         spec = self.by_name[name]
         if name == "f0":
             return torch.from_numpy(f0_features(contour, spec["mean"], spec["std"]))
-        contour = np.asarray(contour, dtype=np.float32)
-        return torch.from_numpy((contour - spec["mean"]) / spec["std"]).reshape(spec["dim"], -1)
+        contour = np.asarray(contour, dtype=np.float32).reshape(spec["dim"], -1)
+        mean = np.asarray(spec["mean"], dtype=np.float32).reshape(-1, 1)
+        std = np.asarray(spec["std"], dtype=np.float32).reshape(-1, 1)
+        return torch.from_numpy((contour - mean) / std)
 
     def encode(
         self, sources: Sequence[SourceAttributes | None], num_frames: int, drop: Sequence[str] = ()
@@ -241,5 +274,7 @@ def _value(source: SourceAttributes, name: str):
         return source.f0_hz
     if name == "energy":
         return source.energy_db
+    if name == "envelope":
+        return source.envelope
     value = source.values.get(name)
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value

@@ -79,6 +79,38 @@ def frame_energy_db(audio: np.ndarray, hop_length: int, num_frames: int | None =
     return (20.0 * np.log10(rms)).astype(np.float32)
 
 
+ENVELOPE_COEFFICIENTS = 12
+
+
+def spectral_envelope(
+    audio: np.ndarray, sampling_rate: int, hop_length: int, num_frames: int | None = None,
+    num_coefficients: int = ENVELOPE_COEFFICIENTS,
+) -> np.ndarray:
+    """The spectral envelope per frame `(num_coefficients, frames)`: mel-frequency cepstral coefficients 1 to
+    `num_coefficients` (40 mel bands, 50 Hz to 400 Hz below Nyquist, windows of four hops or 512 samples, the longer,
+    centred on each frame; c0,
+    the level, is left out). What is said lives in the envelope, while F0 lives in the harmonics it smooths over, so
+    an edit that keeps the source's envelope and moves its F0 keeps the words (`envelope` frame attribute)."""
+    import torch
+    import torchaudio
+
+    audio = np.asarray(audio, dtype=np.float32)
+    if num_frames is None:
+        num_frames = math.ceil(len(audio) / hop_length)
+    transform = torchaudio.transforms.MFCC(
+        sample_rate=sampling_rate, n_mfcc=num_coefficients + 1, log_mels=False,
+        melkwargs={"n_fft": max(4 * hop_length, 512), "hop_length": hop_length, "n_mels": 40, "f_min": 50.0,
+                   "f_max": sampling_rate / 2 - 400.0, "center": True, "mel_scale": "slaney", "norm": "slaney"},
+    )
+    with torch.no_grad():
+        coefficients = transform(torch.from_numpy(audio))[1:].numpy()  # (num_coefficients, ceil(len / hop) + 1)
+    out = np.empty((num_coefficients, num_frames), dtype=np.float32)
+    n = min(num_frames, coefficients.shape[1])
+    out[:, :n] = coefficients[:, :n]
+    out[:, n:] = coefficients[:, n - 1 : n] if n else 0.0  # held at the end
+    return out
+
+
 def speech_frames(energy_db: np.ndarray, silence_db: float = SILENCE_DB) -> np.ndarray:
     """Which frames count as speech: those within `-silence_db` dB (default 50, `SILENCE_DB`) of the loudest frame,
     and above -70 dBFS. Real recordings have a noise floor 35-45 dB below their peak, where 50 dB keeps every frame;

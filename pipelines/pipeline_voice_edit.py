@@ -28,6 +28,7 @@ from latentdiff_edit.features import (
     frame_energy_db,
     hz_to_semitones,
     semitones_to_hz,
+    spectral_envelope,
     speech_frames,
 )
 from latentdiff_edit.features import measure_attributes as measure_clip_attributes
@@ -376,9 +377,11 @@ class VoiceEditPipeline(DiffusionPipeline):
         return audio
 
     def measure_attributes(self, clips: list[torch.Tensor], frames: Sequence[int]) -> list[SourceAttributes]:
-        """F0/energy contours at the latent frame rate and clip-level attributes, measured once per input."""
+        """F0/energy contours at the latent frame rate (and the spectral envelope, for a model conditioned on it) and
+        clip-level attributes, measured once per input."""
         return [
-            measure_source_attributes(clip.double().cpu().numpy(), self.sampling_rate, self.hop_length, n)
+            measure_source_attributes(clip.double().cpu().numpy(), self.sampling_rate, self.hop_length, n,
+                                      envelope="envelope" in self.schema)
             for clip, n in zip(clips, frames)
         ]
 
@@ -411,7 +414,7 @@ class VoiceEditPipeline(DiffusionPipeline):
             return attributes
         values = dict(attributes.values)
         values.update({name: float(np.clip(value, low, high)) for name, (value, low, high) in outside.items()})
-        return SourceAttributes(attributes.f0_hz, attributes.energy_db, values)
+        return SourceAttributes(attributes.f0_hz, attributes.energy_db, values, attributes.envelope)
 
     def _warn_out_of_range(self, window_values: list[dict], what: str) -> None:
         """One warning per attribute naming the attribute and the range, for values that will be clamped."""
@@ -427,15 +430,19 @@ class VoiceEditPipeline(DiffusionPipeline):
                            f"model was trained on; it is clamped to the range")
 
     def _measure(self, clip: torch.Tensor, num_frames: int, rate: float, spans: list[tuple[int, int]]):
-        """One clip: F0 and energy contours at the latent frame rate (time-warped to `num_frames` for a speaking-rate
-        edit), each tracked once, and the clip-level attributes of each window's stretch of the recording."""
+        """One clip: F0 and energy contours (and the spectral envelope, for a model conditioned on it) at the latent
+        frame rate (time-warped to `num_frames` for a speaking-rate edit), each measured once, and the clip-level
+        attributes of each window's stretch of the recording."""
         audio = clip.double().cpu().numpy()
         hop, sampling_rate = self.hop_length, self.sampling_rate
         source_frames = math.ceil(len(audio) / hop)
         f0 = extract_f0(audio, sampling_rate, hop_length=hop, num_frames=source_frames)
         energy = frame_energy_db(audio, hop, num_frames=source_frames)
+        envelope = spectral_envelope(audio, sampling_rate, hop, source_frames) if "envelope" in self.schema else None
         if rate != 1.0:
             f0, energy = latent_ops.time_warp_f0(f0, num_frames), latent_ops.time_warp_contour(energy, num_frames)
+            if envelope is not None:
+                envelope = np.stack([latent_ops.time_warp_contour(row, num_frames) for row in envelope])
         window_values = []
         for start, end in spans:
             first, last = round(start * hop * rate), min(len(audio), round(end * hop * rate))
@@ -450,7 +457,7 @@ class VoiceEditPipeline(DiffusionPipeline):
             lengths = np.array([end - start for start, end in spans], dtype=np.float64)
             values = {name: float(np.average([v[name] for v in window_values], weights=lengths))
                       for name in window_values[0]}
-        return SourceAttributes(f0, energy, values), window_values
+        return SourceAttributes(f0, energy, values, envelope), window_values
 
     def _window_size(self, window_seconds: float | None) -> tuple[int | None, int]:
         if window_seconds is None:
@@ -513,9 +520,7 @@ class VoiceEditPipeline(DiffusionPipeline):
                 out.append(None)
                 continue
             values = clip.values if window_values is None else window_values[item][index]
-            f0 = None if clip.f0_hz is None else clip.f0_hz[start:end]
-            energy = None if clip.energy_db is None else clip.energy_db[start:end]
-            out.append(SourceAttributes(f0, energy, dict(values)))
+            out.append(clip.frames(start, end, values))
         return out
 
     def _time_warp(self, latents, padding_mask, num_samples, rate):
@@ -1169,14 +1174,15 @@ class VoiceEditPipeline(DiffusionPipeline):
             num_frames = latents.shape[-1] if latents is not None else num_frames
             target = []
             for v in values:
-                f0, energy = v.get("f0"), v.get("energy")
-                for name, contour in (("f0", f0), ("energy", energy)):
-                    if contour is not None and len(contour) != num_frames:
-                        raise ValueError(f"`{name}` contour has {len(contour)} frames, expected {num_frames}")
-                clip_values = {k: x for k, x in v.items() if k not in ("f0", "energy")}
+                f0, energy, envelope = v.get("f0"), v.get("energy"), v.get("envelope")
+                for name, contour in (("f0", f0), ("energy", energy), ("envelope", envelope)):
+                    if contour is not None and np.shape(contour)[-1] != num_frames:
+                        raise ValueError(f"`{name}` contour has {np.shape(contour)[-1]} frames, expected {num_frames}")
+                clip_values = {k: x for k, x in v.items() if k not in ("f0", "energy", "envelope")}
                 target.append(SourceAttributes(np.asarray(f0, dtype=np.float32) if f0 is not None else None,
                                                np.asarray(energy, dtype=np.float32) if energy is not None else None,
-                                               clip_values))
+                                               clip_values,
+                                               np.asarray(envelope, dtype=np.float32) if envelope is not None else None))
             source, noise_maps = [None] * batch, None
             padding_mask = torch.ones(batch, num_frames, dtype=torch.bool, device=device)
             num_samples = [num_frames * self.hop_length] * batch
@@ -1341,7 +1347,7 @@ def _blend_contours(source: SourceAttributes, target: SourceAttributes, weight: 
                                                                    hz_to_semitones(f0_source[both]))
     f0[both] = semitones_to_hz(semitones)
     energy = source.energy_db + weight * (target.energy_db - source.energy_db)
-    return SourceAttributes(f0.astype(np.float32), energy.astype(np.float32), dict(target.values))
+    return SourceAttributes(f0.astype(np.float32), energy.astype(np.float32), dict(target.values), source.envelope)
 
 
 def _refuse_frame_attributes(schema: AttributeSchema, items: list[dict]) -> None:

@@ -59,6 +59,9 @@ V07_LDM_STEPS = 4000
 V071_DECODER_STEPS = 6000  # the decoder alone on v0.7's frozen encoder, cosine from 2e-4 (67 min on 1 CPU thread)
 V08_CODEC_STEPS = 12000  # encoder and decoder together from v0.7.1's, cosine from 2e-4 (154 min on 1 CPU thread)
 V08_LDM_STEPS = 4000
+# v0.9: the LDM conditioned on the source's spectral envelope too (`envelope`, added zero-initialized to v0.8's
+# denoiser), 1,500 steps at a constant lr 1e-4 (EMA 0.995) on v0.8's latents
+V09_LDM_STEPS = 1500
 CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--train_batch_size", "8", "--segment_seconds", "1.0",
                   "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "8"]
 LDM_FINETUNE = ["--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
@@ -145,6 +148,14 @@ REAL_SPEECH = {
                                    "--lr_warmup_steps", "100", "--max_train_steps", str(V08_CODEC_STEPS)])],
          "ldm": [("ldm_finetune_4", ["--renormalize_latents", *LDM_FINETUNE, "--max_train_steps",
                                      str(V08_LDM_STEPS), "--learning_rate", "2e-4", "--lr_warmup_steps", "100"])]},
+        # v0.9: the content condition: v0.8's denoiser gains the source's spectral envelope as a frame attribute
+        # (zero-initialized, so training starts from v0.8's predictions) and learns it on v0.8's latents (no codec
+        # stage: same latents), V09_LDM_STEPS at a constant lr 1e-4
+        {"codec": [],
+         "ldm": [("ldm_envelope", [*LDM_FINETUNE, "--frame_attributes", "f0", "energy", "envelope",
+                                   "--max_train_steps", str(V09_LDM_STEPS), "--learning_rate", "1e-4",
+                                   "--lr_scheduler", "constant_with_warmup", "--lr_warmup_steps", "50",
+                                   "--ema_decay", "0.995"])]},
     ],
 }
 SMOKE_CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--griffin_lim_iters", "4", "--max_train_steps", "1",
@@ -183,6 +194,9 @@ SMOKE = {
          "ldm": []},
         {"codec": [("codec_gl_4", [*SMOKE_CODEC_FINETUNE, "--lr_scheduler", "cosine"])],
          "ldm": [("ldm_finetune_4", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
+        {"codec": [],
+         "ldm": [("ldm_envelope", [*SMOKE_LDM_FINETUNE, "--frame_attributes", "f0", "energy", "envelope",
+                                   "--lr_scheduler", "constant_with_warmup"])]},
     ],
 }
 

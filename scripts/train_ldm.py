@@ -39,7 +39,13 @@ from latentdiff_edit import LatentDenoiser1D, VoiceEditPipeline
 from latentdiff_edit import codec as codec_utils
 from latentdiff_edit.attributes import AttributeSchema, SourceAttributes
 from latentdiff_edit.defaults import DEFAULT_INVERSION_DEPTH
-from latentdiff_edit.features import extract_f0, frame_energy_db, hz_to_semitones, voiced_semitone_differences
+from latentdiff_edit.features import (
+    extract_f0,
+    frame_energy_db,
+    hz_to_semitones,
+    spectral_envelope,
+    voiced_semitone_differences,
+)
 from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.models.vocoder import VocosVocoder
 from latentdiff_edit.training import (
@@ -63,7 +69,10 @@ def parse_args(argv=None):
                    help="A VocosVocoder directory trained on this codec's latents (saved into the pipeline).")
     p.add_argument("--output_dir", type=Path, required=True)
     p.add_argument("--cache_dir", type=Path, default=None, help="Where encoded latents are cached (OUTPUT_DIR/cache).")
-    p.add_argument("--frame_attributes", nargs="*", default=["f0", "energy"], choices=["f0", "energy"])
+    p.add_argument("--frame_attributes", nargs="*", default=["f0", "energy"], choices=["f0", "energy", "envelope"],
+                   help="Frame attributes to condition on (envelope: the source's spectral envelope, which edits keep, "
+                        "so that the words stay). With --init_denoiser, those the saved model lacks are added, "
+                        "zero-initialized: training starts from the saved model's predictions.")
     p.add_argument("--continuous_attributes", nargs="*", default=["intonation=f0_spread_st", "rate=rate"],
                    help="NAME=COLUMN pairs (or NAME when the column has that name).")
     p.add_argument("--categorical_attributes", nargs="*", default=["style"], help="NAME=COLUMN pairs.")
@@ -146,35 +155,44 @@ def _pairs(items):
 
 
 @torch.no_grad()
-def encode_corpus(rows, codec, cache_path: Path, state: PartialState, root: Path | None = None) -> list[dict]:
-    """Latents `(C, T)` (float16), `f0` `(T,)` Hz and `energy` `(T,)` dB of every row, in row order, each with the
-    index of its row. The cache at `cache_path` (one file per codec) holds every clip ever encoded, keyed by its
-    path relative to `root` (the manifest's folder): a corpus that grows encodes only its new clips. Each process
+def encode_corpus(rows, codec, cache_path: Path, state: PartialState, root: Path | None = None,
+                  envelope: bool = False) -> list[dict]:
+    """Latents `(C, T)` (float16), `f0` `(T,)` Hz and `energy` `(T,)` dB of every row (and, with `envelope`, the
+    spectral envelope `(12, T)`, float16), in row order, each with the index of its row. The cache at `cache_path`
+    (one file per codec) holds every clip ever encoded, keyed by its path relative to `root` (the manifest's folder):
+    a corpus that grows encodes only its new clips, and a cached clip gets only the envelope it lacks. Each process
     encodes its share and `gather_object` hands every process all of them."""
     def key(row):
         return os.path.relpath(row["path"], root) if root is not None else row["path"]
 
     cached = {item["path"]: item for item in torch.load(cache_path, weights_only=True)} if cache_path.is_file() else {}
-    todo = [i for i, row in enumerate(rows) if key(row) not in cached]
+    todo = [i for i, row in enumerate(rows)
+            if key(row) not in cached or (envelope and "envelope" not in cached[key(row)])]
     if todo:
         sr, hop = codec.config.sampling_rate, codec_utils.hop_length(codec)
         new = []
         with state.split_between_processes(todo) as indices:
-            for i in tqdm(indices, desc=f"encoding {len(todo)} new clips", disable=not state.is_main_process):
+            for i in tqdm(indices, desc=f"encoding {len(todo)} clips", disable=not state.is_main_process):
                 try:
                     clip = load_clip(rows[i]["path"], sr, max_seconds=30.0)
                 except ValueError as e:
                     logger.warning(f"skipping {rows[i]['path']}: {e}")
                     continue
-                latents = codec_utils.encode(codec, clip[None])[0]  # (C, T)
-                frames = latents.shape[-1]
                 audio = clip.double().numpy()
-                new.append({
-                    "path": key(rows[i]),
-                    "latents": latents.half(),
-                    "f0": torch.from_numpy(extract_f0(audio, sr, hop, frames)),
-                    "energy": torch.from_numpy(frame_energy_db(audio, hop, frames)),
-                })
+                item = cached.get(key(rows[i]))
+                if item is None:
+                    latents = codec_utils.encode(codec, clip[None])[0]  # (C, T)
+                    frames = latents.shape[-1]
+                    item = {
+                        "path": key(rows[i]),
+                        "latents": latents.half(),
+                        "f0": torch.from_numpy(extract_f0(audio, sr, hop, frames)),
+                        "energy": torch.from_numpy(frame_energy_db(audio, hop, frames)),
+                    }
+                if envelope:
+                    frames = item["latents"].shape[-1]
+                    item = {**item, "envelope": torch.from_numpy(spectral_envelope(audio, sr, hop, frames)).half()}
+                new.append(item)
         for item in gather_object(new):
             cached[item["path"]] = item
         if state.is_main_process:
@@ -201,18 +219,29 @@ def adopt_architecture(args, denoiser: LatentDenoiser1D, argv: list[str]) -> Non
         setattr(args, name, saved)
 
 
-def build_schema(items, rows, args) -> list[dict]:
-    """The attribute schema, with normalization statistics and ranges measured on the training items."""
-    schema = []
-    for name in args.frame_attributes:
+def frame_attribute_specs(items, names) -> list[dict]:
+    """Schema entries of the frame attributes `names`, normalized by statistics of the training items (the
+    envelope per coefficient)."""
+    specs = []
+    for name in names:
         if name == "f0":
             st = hz_to_semitones(torch.cat([it["f0"] for it in items]).numpy())
             st = st[np.isfinite(st)]
-            schema.append({"name": "f0", "type": "frame", "dim": 2, "mean": float(st.mean()), "std": float(st.std())})
-        else:
+            specs.append({"name": "f0", "type": "frame", "dim": 2, "mean": float(st.mean()), "std": float(st.std())})
+        elif name == "energy":
             energy = torch.cat([it["energy"] for it in items]).numpy()
-            schema.append({"name": "energy", "type": "frame", "dim": 1, "mean": float(energy.mean()),
-                           "std": float(energy.std())})
+            specs.append({"name": "energy", "type": "frame", "dim": 1, "mean": float(energy.mean()),
+                          "std": float(energy.std())})
+        else:
+            envelope = torch.cat([it["envelope"].float() for it in items], dim=-1).numpy()  # (12, total frames)
+            specs.append({"name": "envelope", "type": "frame", "dim": envelope.shape[0],
+                          "mean": envelope.mean(-1).tolist(), "std": envelope.std(-1).clip(1e-3).tolist()})
+    return specs
+
+
+def build_schema(items, rows, args) -> list[dict]:
+    """The attribute schema, with normalization statistics and ranges measured on the training items."""
+    schema = frame_attribute_specs(items, args.frame_attributes)
     for name, column in _pairs(args.continuous_attributes):
         values = np.array([rows[it["index"]].get(column) for it in items], dtype=object)
         values = np.array([float(v) for v in values if v is not None and np.isfinite(float(v))])
@@ -295,8 +324,10 @@ def make_batch(items, schema: AttributeSchema, args, rng: np.random.Generator):
         mask[b, :length] = True
         drop_all = rng.random() < args.all_dropout
         dropped = [spec["name"] for spec in schema.specs if drop_all or rng.random() < args.attribute_dropout]
+        envelope = item.get("envelope")
         crop = SourceAttributes(item["f0"][start : start + length].numpy(),
-                                item["energy"][start : start + length].numpy(), item["values"])
+                                item["energy"][start : start + length].numpy(), item["values"],
+                                None if envelope is None else envelope[:, start : start + length].float().numpy())
         conditions.append(schema.encode([crop], seg, drop=dropped))
         if args.timbre_layers:
             references.append(timbre_reference(items, item, args, rng))
@@ -395,8 +426,10 @@ def main(argv=None):
         row.setdefault("split", "train")
     train_idx = [i for i, r in enumerate(rows) if r["split"] == "train"][: args.max_train_clips]
     val_idx = [i for i, r in enumerate(rows) if r["split"] == "validation"][: args.num_validation_clips] or train_idx[:2]
+    saved_attributes = LatentDenoiser1D.load_config(args.init_denoiser)["attributes"] if args.init_denoiser else []
+    envelope = "envelope" in args.frame_attributes or any(a["name"] == "envelope" for a in saved_attributes)
     items = encode_corpus([rows[i] for i in train_idx], codec, cache_dir / f"latents_{codec_tag(codec)}.pt",
-                          PartialState(), root=args.manifest.parent)
+                          PartialState(), root=args.manifest.parent, envelope=envelope)
     for item in items:  # cache indices are into the sub-list
         item["index"] = train_idx[item["index"]]
     if not items:
@@ -414,6 +447,10 @@ def main(argv=None):
         denoiser = LatentDenoiser1D.from_pretrained(args.init_denoiser)
         if denoiser.config.latent_channels != codec.config.hidden_size:
             raise ValueError("--init_denoiser does not match the codec's latent channels")
+        added = [name for name in args.frame_attributes if name not in {a["name"] for a in saved_attributes}]
+        if added:
+            denoiser = denoiser.with_attributes(frame_attribute_specs(items, added))
+            logger.info(f"frame attribute(s) {added} added to --init_denoiser, zero-initialized")
         schema_specs = denoiser.config.attributes
         adopt_architecture(args, denoiser, argv if argv is not None else sys.argv[1:])
         init_info = dict(denoiser.config.get("training_info") or {})  # what the continued model trained before

@@ -22,3 +22,30 @@ def test_describe_says_what_values_an_attribute_takes():
     assert schema.describe("style") == "neutral, low-flat-slow, high-wide-fast"
     assert schema.describe("rate") == "range [0.0, 12.0], mean 3, std 1"
     assert schema.describe("f0") == "2 feature(s) per latent frame, measured on the source"
+
+
+def test_the_envelope_is_normalized_per_coefficient_and_kept_by_edits():
+    import numpy as np
+    import pytest
+
+    from latentdiff_edit.attributes import SourceAttributes
+
+    spec = {"name": "envelope", "type": "frame", "mean": [float(k) for k in range(12)], "std": [2.0] * 12}
+    schema = AttributeSchema([spec])
+    assert schema.by_name["envelope"]["dim"] == 12  # the envelope's default
+    contour = np.tile(np.arange(12, dtype=np.float32)[:, None], (1, 5)) + 4.0  # each coefficient 4 above its mean
+    np.testing.assert_allclose(schema.frame_tensor("envelope", contour).numpy(), np.full((12, 5), 2.0))
+    for bad in ({**spec, "mean": [0.0] * 11}, {**spec, "std": [1.0] * 11 + [0.0]},
+                {"name": "rate", "type": "continuous", "mean": [1.0]}):
+        with pytest.raises(ValueError):
+            AttributeSchema([bad])
+
+    source = SourceAttributes(np.full(5, 120.0, np.float32), np.zeros(5, np.float32), {"pitch": 120.0}, contour)
+    edited = source.edited(pitch_shift=3.0)
+    assert edited.envelope is contour and edited.f0_hz[0] > 140.0
+    cut = source.frames(1, 3)
+    assert cut.envelope.shape == (12, 2) and cut.f0_hz.shape == (2,) and cut.values == source.values
+    conditions = schema.encode([source, SourceAttributes(source.f0_hz, source.energy_db)], 6)
+    assert conditions["envelope"].shape == (2, 12, 6)
+    assert bool(conditions["envelope"][1].isnan().all())  # none measured: the null
+    assert float(conditions["envelope"][0, :, 5].abs().sum()) == 0.0  # padding past the clip

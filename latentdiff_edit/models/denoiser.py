@@ -244,6 +244,32 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         """Whether the model takes a timbre condition (`timbre_latents`)."""
         return self.config.timbre_layers > 0
 
+    def with_attributes(self, specs: list[dict]) -> LatentDenoiser1D:
+        """
+        A copy conditioned on more attributes: `specs` (schema entries, see `latentdiff_edit.attributes`) are added,
+        their embeddings and nulls zero-initialized, so the copy predicts exactly what this model does, given the new
+        attributes or not, until training teaches it to use them (ControlNet's zero convolutions).
+        """
+        names = [s["name"] for s in specs]
+        known = set(self.null_embeddings)
+        if not names or known & set(names):
+            raise ValueError(f"`with_attributes` adds new attributes; got {names}, the model knows {sorted(known)}")
+        config = {k: v for k, v in self.config.items() if not k.startswith("_")}
+        config["attributes"] = [*self.config.attributes, *specs]
+        extended = type(self).from_config(config)
+        missing, unexpected = extended.load_state_dict(self.state_dict(), strict=False)
+        if unexpected or any(not any(f".{name}" in m for name in names) for m in missing):
+            raise RuntimeError(f"unexpected weights when extending the model: missing {missing}, extra {unexpected}")
+        with torch.no_grad():
+            for name in names:
+                embedder = extended.frame_embedders[name] if name in extended.frame_embedders else \
+                    extended.global_embedders[name]
+                last = embedder[-1] if isinstance(embedder, nn.Sequential) else embedder  # gradients still flow
+                for parameter in last.parameters():
+                    parameter.zero_()
+                extended.null_embeddings[name].zero_()
+        return extended.to(self.device, self.dtype)
+
     def embed_timbre(
         self, batch_size: int, timbre_latents: torch.Tensor | None = None, timbre_mask: torch.Tensor | None = None
     ) -> torch.Tensor:

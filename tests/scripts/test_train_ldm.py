@@ -63,6 +63,58 @@ def test_training_conditions_are_the_pipelines(tiny_corpus, tiny_codec_dir, tmp_
     assert conditions["f0"][:, 1].eq(1).any()  # voiced frames: the comparison covers real contours
 
 
+def test_the_envelope_condition_is_the_pipelines_and_joins_a_continued_model(tiny_corpus, tiny_codec_dir, tmp_path,
+                                                                              monkeypatch):
+    recipe = load_recipe()
+    args = recipe.parse_args(["--manifest", str(tiny_corpus), "--codec", str(tiny_codec_dir), "--output_dir",
+                              str(tmp_path), "--segment_frames", "600", "--train_batch_size", "4",
+                              "--attribute_dropout", "0", "--all_dropout", "0",
+                              "--frame_attributes", "f0", "energy", "envelope"])
+    rows = read_manifest(tiny_corpus)
+    codec, cache = tiny_components()["codec"], tmp_path / "cache.pt"
+    recipe.encode_corpus(rows, codec, cache, PartialState())  # a cache made for a model without the envelope
+    encoded = []
+    real_encode = recipe.codec_utils.encode
+    monkeypatch.setattr(recipe.codec_utils, "encode", lambda c, x: encoded.append(x.shape) or real_encode(c, x))
+    items = recipe.encode_corpus(rows, codec, cache, PartialState(), envelope=True)
+    assert not encoded  # the cached clips only gain their envelope
+    assert all(it["envelope"].shape == (12, it["latents"].shape[-1]) for it in items)
+    schema = AttributeSchema(recipe.build_schema(items, rows, args))
+    spec = schema.by_name["envelope"]
+    assert spec["dim"] == 12 and len(spec["mean"]) == len(spec["std"]) == 12
+    recipe.clip_values(rows, items, schema)
+    _, mask, conditions, _ = recipe.make_batch(items, schema, args, np.random.default_rng(0))
+    chosen = np.random.default_rng(0).integers(0, len(items), args.train_batch_size)
+
+    pipe = VoiceEditPipeline(codec=codec, denoiser=tiny_denoiser(latent_channels=8, schema=schema.specs),
+                             scheduler=tiny_components()["scheduler"])
+    pipe.set_progress_bar_config(disable=True)
+    sources = []
+    for index in chosen:
+        row = rows[items[index]["index"]]
+        sources += pipe.invert(load_clip(row["path"], pipe.sampling_rate), pipe.sampling_rate,
+                               attributes={"style": row["style"]}, num_inference_steps=1).source_attributes
+    expected = pipe.encode_conditions(sources, mask.shape[-1])
+    # the cache stores the envelope in float16
+    torch.testing.assert_close(conditions["envelope"], expected["envelope"].cpu(), atol=2e-3, rtol=2e-3)
+    assert conditions["envelope"][mask[:, None].expand_as(conditions["envelope"])].std() > 0.5  # normalized
+
+    # a saved model without the envelope gains it: zero-initialized, so it predicts as before, with it or without
+    saved = tiny_denoiser(latent_channels=8, schema=[s for s in schema.specs if s["name"] != "envelope"])
+    extended = saved.with_attributes([spec])
+    assert [a["name"] for a in extended.config.attributes] == schema.names[:2] + schema.names[3:] + ["envelope"]
+    latents = torch.randn(4, 8, mask.shape[-1])
+    timesteps = torch.tensor([10, 200, 500, 900])
+    without = {k: v for k, v in conditions.items() if k != "envelope"}
+    before = saved(latents, timesteps, conditions=without, padding_mask=mask).sample
+    for given in (conditions, without):
+        torch.testing.assert_close(extended(latents, timesteps, conditions=given, padding_mask=mask).sample, before)
+    extended(latents, timesteps, conditions=conditions, padding_mask=mask).sample.square().mean().backward()
+    assert extended.frame_embedders["envelope"].weight.grad.abs().sum() > 0  # it learns from the first step
+    with pytest.raises(ValueError, match="adds new attributes"):
+        extended.with_attributes([spec])
+
+
 def test_the_latent_cache_grows_with_the_corpus(tiny_corpus, tmp_path, monkeypatch):
     recipe = load_recipe()
     rows = read_manifest(tiny_corpus)

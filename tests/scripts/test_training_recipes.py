@@ -40,14 +40,17 @@ def test_default_model_recipe_smoke(tmp_path):
     assert pipe.vocoder is not None and pipe.vocoder.config.hop_length == pipe.codec.config.hop_length
     names = pipe.schema.names
     assert names[:2] == ["f0", "energy"] and "intonation" in names and "style" in names
+    # the last round added the envelope (content) condition to the LDM, with statistics per coefficient
+    assert names[-1] == "envelope" and len(pipe.schema.by_name["envelope"]["std"]) == 12
     # the export is the last continuation of the LDM, on the last fine-tuning round's latents: 1 step on top of the
-    # five previous continuations' 1 + 1 + 1 + 1 + 1 + the LDM stage's 2, and no machine path in any config
+    # six previous continuations' 1 + 1 + 1 + 1 + 1 + 1 + the LDM stage's 2, and no machine path in any config
     assert pipe.denoiser.config.training_info["steps"] == 1
-    assert pipe.denoiser.config.training_info["total_steps"] == 8
+    assert pipe.denoiser.config.training_info["total_steps"] == 9
     assert (work / "ldm_continue" / "DONE").is_file() and (work / "ldm_continue_2" / "DONE").is_file()
     assert all((work / f"ldm_finetune_{i}" / "DONE").is_file() for i in (1, 2, 3, 4))
+    assert (work / "ldm_envelope" / "DONE").is_file()
     summary = json.loads((export / "training_summary.json").read_text())
-    assert len(summary["ldm_continued"]) == 6
+    assert len(summary["ldm_continued"]) == 7
     assert list(summary["codec_finetune"]) == ["codec_gl", "codec_gl_decoder", "codec_gl_2", "codec_gl_3",
                                                 "codec_gl_3_decoder", "codec_gl_4"]
     assert not any("_name_or_path" in json.loads(c.read_text()) for c in export.glob("*/config.json"))
@@ -88,10 +91,10 @@ def test_default_model_recipe_smoke(tmp_path):
     stamps = {stage: (work / stage / path).stat().st_mtime for stage, path in (
         ("ldm", "pipeline/denoiser/diffusion_pytorch_model.safetensors"),
         ("codec_gl_4", "vocoder/diffusion_pytorch_model.safetensors"),
-        ("ldm_finetune_4", "pipeline/denoiser/diffusion_pytorch_model.safetensors"))}
+        ("ldm_envelope", "pipeline/denoiser/diffusion_pytorch_model.safetensors"))}
     subprocess.run([sys.executable, ROOT / "scripts" / "train_default_model.py", "--work_dir", work,
                     "--export_dir", export, "--smoke", "--vocoder_steps", "1"], check=True, timeout=300)
     assert stamps == {stage: (work / stage / path).stat().st_mtime for stage, path in (
         ("ldm", "pipeline/denoiser/diffusion_pytorch_model.safetensors"),
         ("codec_gl_4", "vocoder/diffusion_pytorch_model.safetensors"),
-        ("ldm_finetune_4", "pipeline/denoiser/diffusion_pytorch_model.safetensors"))}
+        ("ldm_envelope", "pipeline/denoiser/diffusion_pytorch_model.safetensors"))}
