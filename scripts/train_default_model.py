@@ -15,7 +15,9 @@ fine-tunes the encoder with a Griffin-Lim decoder and trains that decoder alone 
 `ldm_finetune_1`); v0.6 continues encoder and decoder together (`codec_gl_2`, `ldm_finetune_2`), and v0.7 again
 with an annealed learning rate (`codec_gl_3`, `ldm_finetune_3`); v0.7.1 trains that decoder alone once more on the
 frozen encoder (`codec_gl_3_decoder`: the latents, so the LDM, stay v0.7's); v0.8 continues encoder and decoder
-together from there (`codec_gl_4`) and the LDM on their latents (`ldm_finetune_4`). `--init_codec DIR` starts the codec
+together from there (`codec_gl_4`) and the LDM on their latents (`ldm_finetune_4`); v0.9 adds the content condition
+to that LDM (`ldm_envelope`: the source's spectral envelope as a frame attribute, on the same latents, so no codec
+stage). `--init_codec DIR` starts the codec
 stage from saved weights (v0.2 started from v0.1's encoder: `git show v0.1` of `latentdiff_edit/default_model`).
 `--recipe synthetic` regenerates v0.1 (synthetic voices, SEANet codec).
 

@@ -1,11 +1,15 @@
 #!/usr/bin/env python
-"""Depth 0.8 against 0.7, per direction: the figures of pairs of `scripts/benchmark.py` runs, as a table and a plot.
+"""Pitch edits of two settings or models side by side: the figures of pairs of `scripts/benchmark.py` runs (the same
+clips), as a table, a JSON file and a plot.
 
-    python docs/benchmark/v08/depth_per_direction/summarize.py --output docs/benchmark/v08/depth_per_direction \\
+    python docs/benchmark/compare_edits.py --labels "depth 0.8" "depth 0.7" --output OUT_DIR \\
         LibriVox=runs/bench_lv_v08,runs/tune/held_lv_v08_d07 ...
+    python docs/benchmark/compare_edits.py --labels v0.8 v0.9 --output OUT_DIR \\
+        LibriVox=runs/bench_lv_v08:runs/tune/held_lv_v08_d07,runs/gate_v09/lv ...
 
-Each argument is `NAME=RUN_AT_0.8,RUN_AT_0.7` (benchmark output folders, `--depth 0.8` and `--depth 0.7`, otherwise
-the same command). Writes `summary.md`, `summary.json` and `summary.png`.
+Each argument is `NAME=RUN_A,RUN_B` (benchmark output folders); a run written `UP:DOWN` takes the +3 edit from UP and
+the -3 edit from DOWN (two runs that differ in what the default does for one direction). Writes `OUT_DIR/summary.md`,
+`summary.json` and `summary.png`.
 """
 
 import argparse
@@ -39,27 +43,36 @@ def figures(run: Path, edit: str) -> dict:
     return row
 
 
+def run_for(spec: str, edit: str) -> Path:
+    up, _, down = spec.partition(":")
+    return Path(down if down and edit == "pitch:-3" else up)
+
+
 def cell(value, fmt: str) -> str:
     return "–" if value is None else fmt.format(value)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("pairs", nargs="+", help="NAME=RUN_AT_0.8,RUN_AT_0.7")
+    p.add_argument("pairs", nargs="+", help="NAME=RUN_A,RUN_B")
+    p.add_argument("--labels", nargs=2, default=["A", "B"])
+    p.add_argument("--title", default=None)
     p.add_argument("--output", type=Path, required=True)
     args = p.parse_args(argv)
+    a, b = args.labels
     sets = {}
     for pair in args.pairs:
         name, runs = pair.split("=", 1)
-        deep, shallow = (Path(r) for r in runs.split(","))
-        sets[name] = {edit: {"0.8": figures(deep, edit), "0.7": figures(shallow, edit)} for edit in EDITS}
+        first, second = runs.split(",")
+        sets[name] = {edit: {a: figures(run_for(first, edit), edit), b: figures(run_for(second, edit), edit)}
+                      for edit in EDITS}
 
-    header = ["set", "edit", "n"] + [f"{label} 0.8 → 0.7" for _, label, _ in FIGURES]
+    header = ["set", "edit", "n"] + [f"{label} {a} → {b}" for _, label, _ in FIGURES]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, edits in sets.items():
-        for edit, by_depth in edits.items():
-            cells = [f"{cell(by_depth['0.8'][k], f)} → {cell(by_depth['0.7'][k], f)}" for k, _, f in FIGURES]
-            lines.append("| " + " | ".join([name, edit, str(by_depth["0.8"]["n"]), *cells]) + " |")
+        for edit, pair in edits.items():
+            cells = [f"{cell(pair[a][k], f)} → {cell(pair[b][k], f)}" for k, _, f in FIGURES]
+            lines.append("| " + " | ".join([name, edit, str(pair[a]["n"]), *cells]) + " |")
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "summary.md").write_text("\n".join(lines) + "\n")
     (args.output / "summary.json").write_text(json.dumps(sets, indent=2))
@@ -70,18 +83,18 @@ def main(argv=None):
     for i, edit in enumerate(EDITS):
         for j, (key, label, _) in enumerate(FIGURES):
             ax = axes[i, j]
-            for k, (depth, color) in enumerate((("0.8", "tab:blue"), ("0.7", "tab:orange"))):
-                values = [sets[n][edit][depth][key] for n in names]
+            for k, (which, color) in enumerate(((a, "tab:blue"), (b, "tab:orange"))):
+                values = [sets[n][edit][which][key] for n in names]
                 ax.bar([x + 0.4 * k for x in range(len(names))], [float("nan") if v is None else v for v in values],
-                       width=0.4, color=color, label=f"depth {depth}")
+                       width=0.4, color=color, label=which)
             ax.set_xticks([x + 0.2 for x in range(len(names))], names, rotation=35, ha="right", fontsize=7)
             ax.set_title(f"{edit}: {label}", fontsize=9)
             if key == "achieved_shift_st":
                 ax.axhline(3.0 if "+" in edit else -3.0, color="gray", lw=0.8, ls="--")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle("Inversion depth 0.8 vs 0.7 per direction (v0.8, 12 steps, guidance 2, inversion auto)", fontsize=10)
+    fig.suptitle(args.title or f"{a} vs {b}: pitch edits, -3 / +3 st", fontsize=10)
     fig.tight_layout()
-    fig.savefig(args.output / "summary.png", dpi=80)
+    fig.savefig(args.output / "summary.png", dpi=72)
     print((args.output / "summary.md").read_text())
 
 
