@@ -33,7 +33,6 @@ from .features import (
     hz_to_semitones,
     measure_attributes,
     semitones_to_hz,
-    spectral_envelope,
 )
 
 ATTRIBUTE_TYPES = ("frame", "continuous", "categorical")
@@ -138,17 +137,13 @@ class SourceAttributes:
                                 cut(self.envelope))
 
 
-def measure_source_attributes(
-    audio: np.ndarray, sampling_rate: int, hop_length: int, num_frames: int, envelope: bool = False
-) -> SourceAttributes:
-    """Measure F0 and energy contours at the latent frame rate, the measurable clip-level attributes and, with
-    `envelope`, the spectral envelope."""
+def measure_source_attributes(audio: np.ndarray, sampling_rate: int, hop_length: int, num_frames: int) -> SourceAttributes:
+    """Measure F0 and energy contours at the latent frame rate, and the measurable clip-level attributes."""
     f0 = extract_f0(audio, sampling_rate, hop_length=hop_length, num_frames=num_frames)
     energy = frame_energy_db(audio, hop_length, num_frames=num_frames)
     measured = measure_attributes(audio, sampling_rate)
     values = {name: measured[key] for name, key in MEASURABLE.items()}
-    contour = spectral_envelope(audio, sampling_rate, hop_length, num_frames) if envelope else None
-    return SourceAttributes(f0, energy, values, contour)
+    return SourceAttributes(f0, energy, values)
 
 
 class AttributeSchema:

@@ -6,6 +6,7 @@ function here takes a mono float waveform and its sampling rate, and never modif
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -92,23 +93,29 @@ def spectral_envelope(
     the level, is left out). What is said lives in the envelope, while F0 lives in the harmonics it smooths over, so
     an edit that keeps the source's envelope and moves its F0 keeps the words (`envelope` frame attribute)."""
     import torch
-    import torchaudio
 
     audio = np.asarray(audio, dtype=np.float32)
     if num_frames is None:
         num_frames = math.ceil(len(audio) / hop_length)
-    transform = torchaudio.transforms.MFCC(
-        sample_rate=sampling_rate, n_mfcc=num_coefficients + 1, log_mels=False,
-        melkwargs={"n_fft": max(4 * hop_length, 512), "hop_length": hop_length, "n_mels": 40, "f_min": 50.0,
-                   "f_max": sampling_rate / 2 - 400.0, "center": True, "mel_scale": "slaney", "norm": "slaney"},
-    )
     with torch.no_grad():
-        coefficients = transform(torch.from_numpy(audio))[1:].numpy()  # (num_coefficients, ceil(len / hop) + 1)
+        coefficients = _mfcc(sampling_rate, hop_length, num_coefficients)(torch.from_numpy(audio))[1:].numpy()  # (num_coefficients, ceil(len / hop) + 1)
     out = np.empty((num_coefficients, num_frames), dtype=np.float32)
     n = min(num_frames, coefficients.shape[1])
     out[:, :n] = coefficients[:, :n]
     out[:, n:] = coefficients[:, n - 1 : n] if n else 0.0  # held at the end
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _mfcc(sampling_rate: int, hop_length: int, num_coefficients: int):
+    """The MFCC transform of `spectral_envelope`, built once per configuration (its mel filterbank and DCT)."""
+    import torchaudio
+
+    return torchaudio.transforms.MFCC(
+        sample_rate=sampling_rate, n_mfcc=num_coefficients + 1, log_mels=False,
+        melkwargs={"n_fft": max(4 * hop_length, 512), "hop_length": hop_length, "n_mels": 40, "f_min": 50.0,
+                   "f_max": sampling_rate / 2 - 400.0, "center": True, "mel_scale": "slaney", "norm": "slaney"},
+    )
 
 
 def speech_frames(energy_db: np.ndarray, silence_db: float = SILENCE_DB) -> np.ndarray:

@@ -377,11 +377,9 @@ class VoiceEditPipeline(DiffusionPipeline):
         return audio
 
     def measure_attributes(self, clips: list[torch.Tensor], frames: Sequence[int]) -> list[SourceAttributes]:
-        """F0/energy contours at the latent frame rate (and the spectral envelope, for a model conditioned on it) and
-        clip-level attributes, measured once per input."""
+        """F0/energy contours at the latent frame rate and clip-level attributes, measured once per input."""
         return [
-            measure_source_attributes(clip.double().cpu().numpy(), self.sampling_rate, self.hop_length, n,
-                                      envelope="envelope" in self.schema)
+            measure_source_attributes(clip.double().cpu().numpy(), self.sampling_rate, self.hop_length, n)
             for clip, n in zip(clips, frames)
         ]
 
