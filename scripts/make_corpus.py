@@ -55,6 +55,8 @@ def parse_args(argv=None):
                              "its training clips (each clip used for one target) by PSOLA + formant scaling.")
     parser.add_argument("--derive_kinds", nargs="+", default=["real"], choices=["real", "tts", "synthetic"],
                         help="Which kinds of voices --derived_voices derives from.")
+    parser.add_argument("--derive_fraction", type=float, default=1.0,
+                        help="Share of each source speaker's training clips that --derived_voices uses (default: all).")
     parser.add_argument("--append", action="store_true",
                         help="Keep OUTPUT_DIR/manifest.jsonl and add this run's rows to it (rows with a path "
                              "already in it are skipped).")
@@ -106,7 +108,8 @@ def main(argv=None):
 
     # 4. New voices derived from real speakers (PSOLA pitch + formant scaling toward target median F0s)
     if args.derived_voices:
-        jobs = derived_voice_jobs(rows, args.derived_voices, args.derive_kinds, seed=args.seed)
+        jobs = derived_voice_jobs(rows, args.derived_voices, args.derive_kinds, seed=args.seed,
+                                  fraction=args.derive_fraction)
         jobs = [job for job in jobs if job["path"] not in existing]
         derive = partial(_derive_row, output_dir=args.output_dir)
         rows += _map(derive, jobs, args.num_workers, "deriving voices", failures)
@@ -149,10 +152,14 @@ def _augment_row(job, output_dir: Path, seed: int) -> dict:
     return _measured_row(output_dir, rel, fields | {"augmented": True})
 
 
-def derived_voice_jobs(rows: list[dict], targets_hz: list[float], kinds: list[str], seed: int = 0) -> list[dict]:
-    """One job per training clip of a speaker of `kinds` (originals only, not augmented or derived copies): the clip
-    goes to one of the speaker's derived voices (`VOICE>f0_TARGET`), chosen at random so that each derived voice gets
-    an equal share of the speaker's clips. The speaker's median F0 is the median of its clips' medians."""
+def derived_voice_jobs(rows: list[dict], targets_hz: list[float], kinds: list[str], seed: int = 0,
+                       fraction: float = 1.0) -> list[dict]:
+    """One job per training clip of a speaker of `kinds` (originals only, not augmented or derived copies), or per
+    clip of a random `fraction` of them: the clip goes to one of the speaker's derived voices (`VOICE>f0_TARGET`),
+    chosen at random so that each derived voice gets an equal share of the speaker's clips. The speaker's median F0 is
+    the median of its clips' medians."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"the share of clips to derive voices from must be in (0, 1], got {fraction}")
     rng = random.Random(seed)
     by_voice: dict[str, list[dict]] = {}
     for row in rows:
@@ -164,7 +171,7 @@ def derived_voice_jobs(rows: list[dict], targets_hz: list[float], kinds: list[st
         source_f0 = float(np.median([r["f0_median_hz"] for r in clips]))
         order = list(range(len(clips)))
         rng.shuffle(order)
-        for k, i in enumerate(order):
+        for k, i in enumerate(order[: max(1, round(fraction * len(order)))]):
             target = float(targets_hz[k % len(targets_hz)])
             row = clips[i]
             name = f"{voice}>f0_{target:g}"

@@ -104,6 +104,14 @@ def test_derived_voices_share_each_real_speakers_training_clips_among_the_target
     assert len({j["path"] for j in jobs}) == 12 and all(j["path"].startswith("wavs/train/derived/") for j in jobs)
     assert {j["source_f0_hz"] for j in jobs if j["voice"].startswith("real:f")} == {202.5}  # the speaker's median
     assert jobs == make_corpus.derived_voice_jobs(rows, [75.0, 95.0], ["real"], seed=0)
+    # a share of each speaker's clips: the first of the same shuffled order, still spread over the targets
+    some = make_corpus.derived_voice_jobs(rows, [75.0, 95.0], ["real", "tts"], seed=0, fraction=0.5)
+    assert len(some) == 9 and {j["voice"].split(">")[0] for j in some} == {"real:f", "real:m", "tts:x"}
+    assert all(sum(j["voice"] == v for j in some) in (1, 2) for v in {j["voice"] for j in some})
+    assert [j for j in some if not j["voice"].startswith("tts:")] == [
+        j for j in jobs if sum(j["row"] is k["row"] for k in some)]
+    with pytest.raises(ValueError, match="share of clips"):
+        make_corpus.derived_voice_jobs(rows, [75.0], ["real"], fraction=0.0)
 
 
 def test_appending_derived_voices_keeps_the_corpus_and_labels_the_new_rows(tmp_path):

@@ -40,19 +40,20 @@ def test_default_model_recipe_smoke(tmp_path):
     assert pipe.vocoder is not None and pipe.vocoder.config.hop_length == pipe.codec.config.hop_length
     names = pipe.schema.names
     assert names[:2] == ["f0", "energy"] and "intonation" in names and "style" in names
-    # the last round added the envelope (content) condition to the LDM, with statistics per coefficient
+    # the v0.9 round added the envelope (content) condition to the LDM, with statistics per coefficient; the last
+    # round's continuation keeps it
     assert names[-1] == "envelope" and len(pipe.schema.by_name["envelope"]["std"]) == 12
     # the export is the last continuation of the LDM, on the last fine-tuning round's latents: 1 step on top of the
-    # six previous continuations' 1 + 1 + 1 + 1 + 1 + 1 + the LDM stage's 2, and no machine path in any config
+    # seven previous continuations' 1 each + the LDM stage's 2, and no machine path in any config
     assert pipe.denoiser.config.training_info["steps"] == 1
-    assert pipe.denoiser.config.training_info["total_steps"] == 9
+    assert pipe.denoiser.config.training_info["total_steps"] == 10
     assert (work / "ldm_continue" / "DONE").is_file() and (work / "ldm_continue_2" / "DONE").is_file()
-    assert all((work / f"ldm_finetune_{i}" / "DONE").is_file() for i in (1, 2, 3, 4))
+    assert all((work / f"ldm_finetune_{i}" / "DONE").is_file() for i in (1, 2, 3, 4, 5))
     assert (work / "ldm_envelope" / "DONE").is_file()
     summary = json.loads((export / "training_summary.json").read_text())
-    assert len(summary["ldm_continued"]) == 7
+    assert len(summary["ldm_continued"]) == 8
     assert list(summary["codec_finetune"]) == ["codec_gl", "codec_gl_decoder", "codec_gl_2", "codec_gl_3",
-                                                "codec_gl_3_decoder", "codec_gl_4"]
+                                                "codec_gl_3_decoder", "codec_gl_4", "codec_gl_5"]
     assert not any("_name_or_path" in json.loads(c.read_text()) for c in export.glob("*/config.json"))
     # the recipe's parameterization reaches both schedulers and the frame embedding
     assert pipe.scheduler.config.prediction_type == "v_prediction"
@@ -61,12 +62,13 @@ def test_default_model_recipe_smoke(tmp_path):
     # the vocoder stage trained the decoder alone on the codec stage's frozen encoder; the fine-tuning stages then
     # trained the encoder with a Griffin-Lim decoder (codec_gl), that decoder alone (codec_gl_decoder), then both again
     # (codec_gl_2, the second round) and again from those weights (codec_gl_3, the third), then that decoder alone
-    # (codec_gl_3_decoder, a round without an LDM stage), then both together again (codec_gl_4); the export ships the
+    # (codec_gl_3_decoder, a round without an LDM stage), then both together again (codec_gl_4, and once more in
+    # codec_gl_5 after the LDM-only round ldm_envelope); the export ships the
     # last codec and vocoder, the vocoder in float16 on disk (diffusers loads float32), the codec in float32
     assert (work / "vocoder" / "DONE").is_file() and pipe.denoiser.has_timbre
     codecs = {name: load_file(work / name / "codec" / "model.safetensors")
               for name in ("codec", "vocoder", "codec_gl", "codec_gl_decoder", "codec_gl_2", "codec_gl_3",
-                           "codec_gl_3_decoder", "codec_gl_4")}
+                           "codec_gl_3_decoder", "codec_gl_4", "codec_gl_5")}
     assert all(torch.equal(codecs["codec"][k], codecs["vocoder"][k]) for k in codecs["codec"])
     assert any(not torch.equal(codecs["vocoder"][k], codecs["codec_gl"][k]) for k in codecs["codec"])
     assert all(torch.equal(codecs["codec_gl"][k], codecs["codec_gl_decoder"][k]) for k in codecs["codec"])
@@ -74,11 +76,12 @@ def test_default_model_recipe_smoke(tmp_path):
     assert any(not torch.equal(codecs["codec_gl_2"][k], codecs["codec_gl_3"][k]) for k in codecs["codec"])
     assert all(torch.equal(codecs["codec_gl_3"][k], codecs["codec_gl_3_decoder"][k]) for k in codecs["codec"])
     assert any(not torch.equal(codecs["codec_gl_3_decoder"][k], codecs["codec_gl_4"][k]) for k in codecs["codec"])
+    assert any(not torch.equal(codecs["codec_gl_4"][k], codecs["codec_gl_5"][k]) for k in codecs["codec"])
     exported = load_file(export / "codec" / "model.safetensors")
-    assert all(torch.equal(exported[k], codecs["codec_gl_4"][k]) for k in exported)
+    assert all(torch.equal(exported[k], codecs["codec_gl_5"][k]) for k in exported)
     assert pipe.vocoder.config.phase == "griffin_lim"
     shipped = load_file(export / "vocoder" / "diffusion_pytorch_model.safetensors")
-    trained = load_file(work / "codec_gl_4" / "vocoder" / "diffusion_pytorch_model.safetensors")
+    trained = load_file(work / "codec_gl_5" / "vocoder" / "diffusion_pytorch_model.safetensors")
     assert all(v.dtype == torch.float16 for v in shipped.values() if v.is_floating_point())
     assert all(torch.equal(shipped[k], trained[k].half()) for k in trained if trained[k].is_floating_point())
     assert next(pipe.vocoder.parameters()).dtype == torch.float32
@@ -90,11 +93,11 @@ def test_default_model_recipe_smoke(tmp_path):
     # a second run resumes: every stage is found done and nothing is retrained
     stamps = {stage: (work / stage / path).stat().st_mtime for stage, path in (
         ("ldm", "pipeline/denoiser/diffusion_pytorch_model.safetensors"),
-        ("codec_gl_4", "vocoder/diffusion_pytorch_model.safetensors"),
+        ("codec_gl_5", "vocoder/diffusion_pytorch_model.safetensors"),
         ("ldm_envelope", "pipeline/denoiser/diffusion_pytorch_model.safetensors"))}
     subprocess.run([sys.executable, ROOT / "scripts" / "train_default_model.py", "--work_dir", work,
                     "--export_dir", export, "--smoke", "--vocoder_steps", "1"], check=True, timeout=300)
     assert stamps == {stage: (work / stage / path).stat().st_mtime for stage, path in (
         ("ldm", "pipeline/denoiser/diffusion_pytorch_model.safetensors"),
-        ("codec_gl_4", "vocoder/diffusion_pytorch_model.safetensors"),
+        ("codec_gl_5", "vocoder/diffusion_pytorch_model.safetensors"),
         ("ldm_envelope", "pipeline/denoiser/diffusion_pytorch_model.safetensors"))}
