@@ -38,6 +38,11 @@ DIRECTION_SPACES = ("condition", "noise", "contour")
 DIRECTIONS_FOLDER = "directions"
 # Measured attributes a direction can be calibrated on: name -> (key of `measure_attributes`, how a change is
 # expressed: "log" = log ratio, "semitones" = 12 log2 ratio, "difference").
+# The largest pitch change (semitones of median F0) a fitted try of a direction not named for pitch may make
+# (`fit_strength`): measured on v0.10, the calibrated intonation direction at strength +0.5 raised the reader's pitch by
+# a median 4.1 st where the fit pushed it past the calibration's saturation, while strengths up to 0.25 moved it 0.1 st.
+MAX_FIT_PITCH_LEAK_ST = 1.0
+
 MEASURES = {
     "f0_spread": ("f0_spread_st", "log"),
     "pitch": ("f0_median_hz", "semitones"),
@@ -313,8 +318,8 @@ class FittedEdit:
         raw_strength (`float`): the raw strength that made it.
         asked (`float`): the asked change of the direction's attribute (`strength * unit`, in its terms).
         measured (`float`): its measured change (NaN when unmeasurable).
-        trace (`list[dict]`): every try, `{"raw_strength", "measured"}`, in order.
-        converged (`bool`): whether `measured` is within the tolerance of `asked`.
+        trace (`list[dict]`): every try, `{"raw_strength", "measured", "pitch_change_st", "leaked"}`, in order.
+        converged (`bool`): whether `measured` is within the tolerance of `asked` (by a try without a pitch leak).
     """
 
     audio: np.ndarray
@@ -341,6 +346,7 @@ def fit_strength(
     edit_kwargs: Mapping | None = None,
     seed: int | None = None,
     span: tuple[int, int] | None = None,
+    max_pitch_leak: float | None = MAX_FIT_PITCH_LEAK_ST,
 ) -> FittedEdit:
     """
     Edit one inverted clip along a calibrated direction so that the measured change of its attribute is the asked
@@ -350,6 +356,12 @@ def fit_strength(
     of its calibration clips; clips respond differently (a flat reader's contour moves less than a lively one's),
     and this closes that gap at the cost of one regeneration per try. A try whose response has the wrong slope
     (noise, or a clip the direction does not move) ends the search; the returned edit is always the closest try.
+
+    Asked past what the model draws, a direction also moves what it is not named for: an intonation direction pushed
+    past its calibration's saturation raises the pitch by several semitones. A try whose median F0 moves by more than
+    `max_pitch_leak` semitones more than the call asks for (`pitch_shift` in `edit_kwargs`; for a direction not named
+    for pitch) is a leak: the search goes back halfway toward
+    the last try without one, and a leaking try is returned only when every try leaked.
 
     Args:
         inversion: one clip's `VoiceInversionOutput` (`pipe.invert`).
@@ -363,6 +375,8 @@ def fit_strength(
         seed (`int`, *optional*): every try gets a `torch.Generator` seeded with it, so tries differ only in strength.
         span (`tuple[int, int]`, *optional*): the samples of the output that are measured (an edited segment);
             `reference` is that span of the source.
+        max_pitch_leak (`float`, *optional*, defaults to `MAX_FIT_PITCH_LEAK_ST`): the largest median-F0 change,
+            in semitones, a try of a direction not named for pitch may make; None turns the guard off.
     """
     if not direction.calibrated or direction.attribute is None:
         raise ValueError(f"direction {direction.name!r} is not calibrated: fitting its strength needs a calibration "
@@ -372,24 +386,40 @@ def fit_strength(
     if len(inversion.num_samples) != 1:
         raise ValueError(f"fit_strength edits one clip, got an inversion of {len(inversion.num_samples)}")
     attribute, asked = direction.attribute, strength * direction.unit
-    before = measure(reference, pipe.sampling_rate)[attribute]
+    source_values = measure(reference, pipe.sampling_rate)
+    before = source_values[attribute]
+    guard = max_pitch_leak is not None and attribute != "pitch"
+    kwargs = dict(edit_kwargs or {})
+    asked_shift = kwargs.get("pitch_shift") or 0.0  # a pitch edit asked in the same call is not a leak
+    asked_shift = float(asked_shift[0] if isinstance(asked_shift, (list, tuple)) else asked_shift)
     raw_direction, num_samples = _uncalibrated(direction), inversion.num_samples[0]
     # the calibration's raw strengths bound the search (4x its widest): past them the model is far off its data
     limit = 4 * max(abs(r) for r in direction.calibration["raw"])
     points, trace, best = [(0.0, 0.0)], [], None
+    clean_raw, leak_raw = 0.0, None  # the last try without a pitch leak (0: no edit) and the nearest one with
     raw = direction.raw_strength(strength)
-    kwargs = dict(edit_kwargs or {})
     for _ in range(max_iterations + 1 if asked != 0 else 1):
         if seed is not None:
             kwargs["generator"] = torch.Generator("cpu").manual_seed(seed)
         audio = pipe(inversion=inversion, direction=raw_direction, strength=raw, output_type="np",
                      **kwargs).audios[0, :num_samples]
         measured_audio = audio if span is None else audio[span[0] : span[1]]
-        got = change(attribute, before, measure(measured_audio, pipe.sampling_rate)[attribute])
-        trace.append({"raw_strength": float(raw), "measured": float(got)})
+        values = measure(measured_audio, pipe.sampling_rate)
+        got = change(attribute, before, values[attribute])
+        pitch_change = change("pitch", source_values["pitch"], values["pitch"])
+        leaked = bool(guard and math.isfinite(pitch_change) and abs(pitch_change - asked_shift) > max_pitch_leak)
+        trace.append({"raw_strength": float(raw), "measured": float(got), "pitch_change_st": float(pitch_change),
+                      "leaked": leaked})
         error = abs(got - asked) if math.isfinite(got) else math.inf
-        if best is None or error < best[0]:
-            best = (error, audio, raw, got)
+        if best is None or (leaked, error) < best[:2]:  # a try without a leak beats any with one
+            best = (leaked, error, audio, raw, got)
+        if leaked:  # back halfway toward the last try that kept the pitch
+            leak_raw = raw if leak_raw is None or abs(raw - clean_raw) < abs(leak_raw - clean_raw) else leak_raw
+            raw = (clean_raw + raw) / 2
+            if abs(raw - clean_raw) < 1e-3:
+                break
+            continue
+        clean_raw = raw
         if error <= tolerance * abs(asked) or not math.isfinite(got):
             break
         (r0, g0), (r1, g1) = points[-1], (raw, got)
@@ -398,11 +428,13 @@ def fit_strength(
         if not slope > 0:  # calibrated curves rise with raw strength (`raw_strength`); this one did not
             break
         raw = float(np.clip(r1 + (asked - g1) / slope, -limit, limit))
+        if leak_raw is not None and (raw - r1) * (leak_raw - r1) > 0 and abs(raw - r1) >= abs(leak_raw - r1):
+            raw = (r1 + leak_raw) / 2  # not into the leak again: halfway toward it
         if raw == r1:
             break
-    error, audio, raw, got = best
+    leaked, error, audio, raw, got = best
     return FittedEdit(np.asarray(audio, dtype=np.float32), float(raw), float(asked), float(got), trace,
-                      bool(error <= tolerance * abs(asked)))
+                      bool(not leaked and error <= tolerance * abs(asked)))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -135,14 +135,18 @@ class ToneResponder:
 
     sampling_rate = SR
 
-    def __init__(self, gain=0.5, turn=None):
-        self.gain, self.turn, self.calls = gain, turn, []
+    def __init__(self, gain=0.5, turn=None, leak_above=None):
+        self.gain, self.turn, self.leak_above, self.calls = gain, turn, leak_above, []
 
     def __call__(self, inversion, direction, strength, output_type, **kwargs):
         self.calls.append((float(strength), kwargs))
         raw = strength if self.turn is None or strength <= self.turn else 2 * self.turn - strength
         depth = 0.02 * math.exp(self.gain * raw)
-        audio = lively_tone(140.0, depth)[None]
+        # past `leak_above` the tone also rises 4 st (as an over-stretched contour raises a voice); plus any pitch
+        # shift the call asks for
+        leak = 4.0 if self.leak_above is not None and strength > self.leak_above else 0.0
+        f0 = 140.0 * 2 ** ((leak + float(kwargs.get("pitch_shift") or 0.0)) / 12)
+        audio = lively_tone(f0, depth)[None]
         return type("Output", (), {"audios": audio})()
 
 
@@ -184,6 +188,25 @@ def test_fit_strength_stops_on_a_backwards_response_and_keeps_the_closest_try():
     assert fitted.raw_strength == best["raw_strength"] and fitted.measured == best["measured"]
     with pytest.raises(ValueError, match="not calibrated"):
         fit_strength(responder, inversion, Direction("raw", "contour", torch.tensor([1.0, 0.0, 0.0])), 1.0, reference)
+
+
+def test_fit_strength_sets_aside_tries_that_move_the_pitch():
+    inversion = type("Inversion", (), {"num_samples": [int(0.6 * SR)]})()
+    reference = lively_tone(140.0, 0.02)
+    # the responder needs raw 1.6 for the asked +0.8 but raises the pitch 4 st past raw 1.2
+    unguarded = fit_strength(ToneResponder(gain=0.5, leak_above=1.2), inversion, _calibrated_intonation(), 2.0,
+                             reference, max_iterations=4, max_pitch_leak=None)
+    assert unguarded.raw_strength > 1.2 and unguarded.converged
+    assert abs(12 * math.log2(measure(unguarded.audio, SR)["pitch"] / measure(reference, SR)["pitch"])) > 3
+    guarded = fit_strength(ToneResponder(gain=0.5, leak_above=1.2), inversion, _calibrated_intonation(), 2.0,
+                           reference, max_iterations=4)
+    assert any(t["leaked"] for t in guarded.trace) and not guarded.converged
+    assert guarded.raw_strength <= 1.2 and 0 < guarded.measured < guarded.asked  # the closest try that kept the pitch
+    assert abs(12 * math.log2(measure(guarded.audio, SR)["pitch"] / measure(reference, SR)["pitch"])) < 1
+    # a pitch shift asked in the same call is not a leak
+    shifted = fit_strength(ToneResponder(gain=0.5), inversion, _calibrated_intonation(), 0.8, reference,
+                           max_iterations=4, edit_kwargs={"pitch_shift": 3.0})
+    assert shifted.converged and not any(t["leaked"] for t in shifted.trace)
 
 
 def test_pca_directions(pipe):

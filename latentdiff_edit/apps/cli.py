@@ -40,7 +40,7 @@ from ..defaults import (
     LOWERING_INVERSION_DEPTH,
     auto_inversion_depth,
 )
-from ..directions import resolve_direction
+from ..directions import MAX_FIT_PITCH_LEAK_ST, resolve_direction
 from ..inversion import auto_inversion_method
 from ..loading import load_pipeline, model_label
 from ..pipelines.pipeline_voice_edit import DEFAULT_WINDOW_SECONDS
@@ -353,6 +353,11 @@ def _edit(args) -> int:
               f"{fit['tries']} tr{'y' if fit['tries'] == 1 else 'ies'}: measured {fit['measured']:+.3f} for "
               f"{fit['asked']:+.3f} asked ({'within' if fit['converged'] else 'outside'} "
               f"{settings.fit_tolerance:.0%})")
+        leaks = sum(bool(t.get("leaked")) for t in fit.get("trace", []))
+        if leaks:
+            print(f"          {leaks} tr{'y' if leaks == 1 else 'ies'} moved the pitch by more than "
+                  f"{MAX_FIT_PITCH_LEAK_ST:g} st and {'were' if leaks > 1 else 'was'} set aside"
+                  + (" (every try did: the edit shown is the closest)" if leaks == fit["tries"] else ""))
     if result.report is not None:
         from ..evaluation.report import format_report as format_edit_report
 
