@@ -36,13 +36,12 @@ from .features import hz_to_semitones, measure_attributes
 
 DIRECTION_SPACES = ("condition", "noise", "contour")
 DIRECTIONS_FOLDER = "directions"
-# Measured attributes a direction can be calibrated on: name -> (key of `measure_attributes`, how a change is
-# expressed: "log" = log ratio, "semitones" = 12 log2 ratio, "difference").
 # The largest pitch change (semitones of median F0) a fitted try of a direction not named for pitch may make
 # (`fit_strength`): measured on v0.10, the calibrated intonation direction at strength +0.5 raised the reader's pitch by
-# a median 4.1 st where the fit pushed it past the calibration's saturation, while strengths up to 0.25 moved it 0.1 st.
+# a median 4.1 st, past the calibration's saturation, while strengths up to 0.25 moved it 0.1 st.
 MAX_FIT_PITCH_LEAK_ST = 1.0
-
+# Measured attributes a direction can be calibrated on: name -> (key of `measure_attributes`, how a change is
+# expressed: "log" = log ratio, "semitones" = 12 log2 ratio, "difference").
 MEASURES = {
     "f0_spread": ("f0_spread_st", "log"),
     "pitch": ("f0_median_hz", "semitones"),
@@ -360,8 +359,8 @@ def fit_strength(
     Asked past what the model draws, a direction also moves what it is not named for: an intonation direction pushed
     past its calibration's saturation raises the pitch by several semitones. A try whose median F0 moves by more than
     `max_pitch_leak` semitones more than the call asks for (`pitch_shift` in `edit_kwargs`; for a direction not named
-    for pitch) is a leak: the search goes back halfway toward
-    the last try without one, and a leaking try is returned only when every try leaked.
+    for pitch) is a leak: the search goes back halfway toward the last try without one, and a leaking try is returned
+    only when every try leaked.
 
     Args:
         inversion: one clip's `VoiceInversionOutput` (`pipe.invert`).
@@ -376,7 +375,8 @@ def fit_strength(
         span (`tuple[int, int]`, *optional*): the samples of the output that are measured (an edited segment);
             `reference` is that span of the source.
         max_pitch_leak (`float`, *optional*, defaults to `MAX_FIT_PITCH_LEAK_ST`): the largest median-F0 change,
-            in semitones, a try of a direction not named for pitch may make; None turns the guard off.
+            in semitones beyond the asked `pitch_shift`, a try of a direction not named for pitch may make; None
+            turns the guard off.
     """
     if not direction.calibrated or direction.attribute is None:
         raise ValueError(f"direction {direction.name!r} is not calibrated: fitting its strength needs a calibration "
