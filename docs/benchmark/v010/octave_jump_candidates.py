@@ -13,13 +13,12 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from latentdiff_edit import load_default_pipeline
 from latentdiff_edit.defaults import auto_inversion_depth
 from latentdiff_edit.evaluation.benchmark.clips import read_clip, read_clips
-from latentdiff_edit.evaluation.metrics import OCTAVE_JUMP_SEMITONES, extra_octave_jumps, world_f0
+from latentdiff_edit.evaluation.metrics import OCTAVE_JUMP_SEMITONES, _f0_jumps, extra_octave_jumps, world_f0
 from latentdiff_edit.inversion import auto_inversion_method
 from latentdiff_edit.loading import load_pipeline
 
@@ -33,13 +32,8 @@ SETS = {"lv": "/usr/share/pocketsphinx/test/data/librivox", "tts": "runs/tts_mal
 
 
 def jumps_world(audio):
-    f0 = world_f0(audio, sr, method="harvest")
-    voiced = np.flatnonzero(f0 > 0)
-    n = 0
-    for a, b in zip(voiced[:-1], voiced[1:]):
-        if b - a <= 4 and abs(12 * np.log2(f0[b] / f0[a])) > OCTAVE_JUMP_SEMITONES:
-            n += 1
-    return n
+    """F0 jumps as `extra_octave_jumps` counts them (same threshold and gap), on WORLD Harvest's contour."""
+    return _f0_jumps(world_f0(audio, sr, method="harvest"), OCTAVE_JUMP_SEMITONES, max_gap_frames=3)
 
 
 out = {}
