@@ -85,3 +85,14 @@ DEFAULT_FIT_STRENGTH = 4
 # sets (speaker similarity up to -0.04), so raising keeps DDIM; `--inversion ddpm` is the switch for a voice whose
 # raised F0 breaks.
 DEFAULT_INVERSION = "auto"
+
+# Other regenerations the octave repair may make for an in-place edit (`--octave-repair N`,
+# `latentdiff_edit.octave_repair`): off by default. Measured on v0.10 with N = 2 (docs/benchmark/octave_repair/): the
+# extra octave jumps Praat counts (the benchmark's tracker, which the repair also scores with) fell 130 -> 40 over the
+# five held-out and fresh sets (every per-clip median 0), at similarity within +-0.01, pooled WER +0.6 to +1.8 points on
+# three TTS rows, and about twice the time of an edit that needs it (7.4 s against 3.9 s median). WORLD's Harvest, a
+# tracker the repair does not use, saw no such change on 34 of those edits (extra jumps 21 -> 22, frames more than 6 st
+# off the asked F0 1,050 -> 987 of 11,300), and pYIN calls most of those frames unvoiced: what the trackers disagree
+# on is mostly periodicity they find ambiguous in the low voices' edits, not clean octave errors, so the extra
+# regenerations are the user's choice, not the default.
+DEFAULT_OCTAVE_REPAIR = 0

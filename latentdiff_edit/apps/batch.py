@@ -321,11 +321,12 @@ def process_items(
         try:
             figures = measure_result(job, result, pipe.sampling_rate)
             write_output(item.output, result.audio, pipe.sampling_rate,
-                         provenance_record(label, job, settings, measured=figures), overwrite=allow_overwrite,
+                         provenance_record(label, job, settings, measured=figures, octave=result.octave),
+                         overwrite=allow_overwrite,
                          credentials=credentials, parent=item.input)
             # the disentanglement report (requested vs measured change of every attribute) rides along
             record(_row(item, edit_seconds + time.perf_counter() - started, measured=figures)
-                   | {"report": getattr(result, "report", None)})
+                   | {"report": getattr(result, "report", None), "octave": result.octave})
         except Exception as e:
             record(_row(item, edit_seconds + time.perf_counter() - started, error=e))
 

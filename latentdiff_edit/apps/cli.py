@@ -37,6 +37,7 @@ from ..defaults import (
     DEFAULT_INVERSION,
     DEFAULT_INVERSION_DEPTH,
     DEFAULT_NUM_INFERENCE_STEPS,
+    DEFAULT_OCTAVE_REPAIR,
     LOWERING_INVERSION_DEPTH,
     auto_inversion_depth,
 )
@@ -207,6 +208,10 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
                              "this clip until the measured change of its attribute is within 10%% of the asked one "
                              f"(default {DEFAULT_FIT_STRENGTH} for a calibrated direction; 0: the calibration's mean "
                              "response alone)")
+    parser.add_argument("--octave-repair", type=int, default=DEFAULT_OCTAVE_REPAIR, metavar="N", dest="octave_repair",
+                        help="up to N other regenerations (other inversions) from which voiced stretches the edit drew "
+                             "an octave off the asked F0 are redrawn; made only when such a stretch is found "
+                             f"(default {DEFAULT_OCTAVE_REPAIR}: off; 2 is what docs/benchmark/octave_repair measured)")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE,
                         help=f"guidance scale, 1 = no guidance (default {DEFAULT_GUIDANCE_SCALE:g})")
     parser.add_argument("--guidance_reference", choices=GUIDANCE_REFERENCES, default="source",
@@ -266,6 +271,7 @@ def _settings(args) -> EditSettings:
         timbre=args.timbre,
         region=args.region,
         fit_strength=args.fit_strength,
+        octave_repair=args.octave_repair,
     )
     check_settings(settings)
     return settings
@@ -358,6 +364,8 @@ def _edit(args) -> int:
             print(f"          {leaks} tr{'y' if leaks == 1 else 'ies'} moved the pitch by more than "
                   f"{MAX_FIT_PITCH_LEAK_ST:g} st and {'were' if leaks > 1 else 'was'} set aside"
                   + (" (every try did: the edit shown is the closest)" if leaks == fit["tries"] else ""))
+    if result.octave is not None:
+        print(f"octave:   {result.octave['summary'].split(': ', 1)[1]}")
     if result.report is not None:
         from ..evaluation.report import format_report as format_edit_report
 
@@ -367,7 +375,8 @@ def _edit(args) -> int:
             Path(args.report).write_text(json.dumps(result.report, indent=2) + "\n")
             print(f"wrote:    {args.report}")
     write_output(output_path, result.audio, sampling_rate,
-                 provenance_record(model_label(pipe.name_or_path), job, settings, measured=figures),
+                 provenance_record(model_label(pipe.name_or_path), job, settings, measured=figures,
+                                   octave=result.octave),
                  overwrite=args.overwrite, credentials=credentials, parent=input_path)
     signed = "no Content Credentials" if credentials is False else (
         "Content Credentials signed with the local self-signed key" if credentials.self_signed
@@ -452,7 +461,8 @@ def _print_achieved(edit: ClipEdit, figures: dict) -> None:
         print(warning)
     if figures.get("extra_octave_jumps"):
         print(f"warning:  the edited F0 has {figures['extra_octave_jumps']:.0f} octave jump(s) the source lacks: "
-              "part of it was drawn an octave off (--plot shows where)")
+              "part of it was drawn an octave off, or its periodicity is ambiguous (--plot shows where; "
+              "--octave-repair 2 redraws such stretches from other inversions)")
     if "rate_factor" in figures:
         print(f"          rate x{_number(figures['rate_factor'], '.3f')} (requested x{edit.rate:g})")
     if "intonation_scale" in figures:

@@ -135,7 +135,8 @@ def run_edit(pipe, path, edit: ClipEdit, settings: EditSettings, output_dir, mod
     stem = Path(path).stem
     # the upload is the parent ingredient of the output's Content Credentials, as for `latentdiff-edit edit`
     edited_path = write_output(output_dir / f"{stem}_edited.wav", result.audio, sampling_rate,
-                               provenance_record(model, job, settings, measured=figures), parent=path)
+                               provenance_record(model, job, settings, measured=figures, octave=result.octave),
+                               parent=path)
     source_path = save_audio(output_dir / f"{stem}_source.wav", job.source, sampling_rate)
     # the figure's title names the edit; the settings are in the report (the whole line would not fit)
     plot_path = plot_edit(output_dir / f"{stem}_edit.png", job.source, result.audio, sampling_rate,
@@ -150,6 +151,8 @@ def run_edit(pipe, path, edit: ClipEdit, settings: EditSettings, output_dir, mod
         "measured": figures,
         "warnings": list(job.warnings),
     }
+    if result.octave is not None:
+        report["octave"] = result.octave["summary"]
     return DemoResult(source_path, edited_path, plot_path, report, time.perf_counter() - started, job.warnings)
 
 
@@ -192,6 +195,8 @@ def report_markdown(report: dict) -> str:
     lines += ["", "| should not change | measured change | source → edited |", "|---|---|---|"]
     lines += [f"| {_label(name)} | {_change(entry['measured'], entry['unit'])} | {_absolute(entry)} |"
               for name, entry in kept]
+    if report.get("octave"):
+        lines += ["", report["octave"][0].upper() + report["octave"][1:]]
     for warning in report["warnings"]:
         lines += ["", f"⚠ {warning}"]
     return "\n".join(lines)

@@ -39,6 +39,7 @@ from ..defaults import (
     DEFAULT_GUIDANCE_SCALE,
     DEFAULT_INVERSION,
     DEFAULT_NUM_INFERENCE_STEPS,
+    DEFAULT_OCTAVE_REPAIR,
     auto_inversion_depth,
     default_edit_region,
 )
@@ -46,6 +47,7 @@ from ..evaluation import alignment_drift, f0_spread_semitones, pitch_shift_semit
 from ..evaluation.metrics import extra_octave_jumps
 from ..features import measure_attributes
 from ..inversion import INVERSION_METHODS, auto_inversion_method
+from ..octave_repair import candidate_inversions, repair_octave_errors
 from ..pipelines.pipeline_voice_edit import (
     DEFAULT_WINDOW_SECONDS,
     EDIT_REGIONS,
@@ -126,6 +128,10 @@ class EditSettings:
             one (`directions.fit_strength`). None (the default) is `DEFAULT_FIT_STRENGTH` for a calibrated direction
             and 0 for an uncalibrated one (`resolve_fit_strength`); 0 applies the calibration's mean response alone.
         fit_tolerance (`float`, *optional*, defaults to 0.1): relative error that ends the fit.
+        octave_repair (`int`, *optional*, defaults to `DEFAULT_OCTAVE_REPAIR`): for an in-place `"cfg"` edit, up to
+            this many other regenerations (other inversions) from which the voiced segments the edit drew an octave
+            off the asked F0 are redrawn (`latentdiff_edit.octave_repair`); they are made only when such a segment
+            is found. 0 turns the check off.
     """
 
     mode: str = "cfg"
@@ -144,6 +150,7 @@ class EditSettings:
     region: str | None = None
     fit_strength: int | None = None
     fit_tolerance: float = 0.1
+    octave_repair: int = DEFAULT_OCTAVE_REPAIR
 
 
 @dataclass
@@ -173,6 +180,8 @@ class EditResult:
         edited_span (`np.ndarray`): the output over the edited span (the whole output without a segment).
         source_values (`dict`): clip-level attributes the pipeline measured on the source span.
         report (`dict`, *optional*): the disentanglement report (see `edit_report_for`).
+        fit (`dict`, *optional*): how a named direction's strength was fitted (`directions.FittedEdit.as_dict`).
+        octave (`dict`, *optional*): what the octave check and repair did (`octave_repair.OctaveRepairInfo`).
     """
 
     audio: np.ndarray
@@ -180,6 +189,7 @@ class EditResult:
     source_values: dict
     report: dict | None = None
     fit: dict | None = None
+    octave: dict | None = None
 
 
 def parse_attribute_values(schema, values: Mapping | Sequence[str], argument: str = "--set") -> dict:
@@ -257,6 +267,8 @@ def check_settings(settings: EditSettings) -> None:
         raise ValueError("fit-strength fits the strength of a saved direction: give --direction NAME")
     if not (math.isfinite(settings.fit_tolerance) and settings.fit_tolerance > 0):
         raise ValueError(f"fit tolerance must be a positive number, got {settings.fit_tolerance}")
+    if not (isinstance(settings.octave_repair, int) and settings.octave_repair >= 0):
+        raise ValueError(f"octave-repair must be a whole number of regenerations >= 0, got {settings.octave_repair!r}")
     if settings.region is not None and settings.region not in EDIT_REGION_CHOICES:
         raise ValueError(f"region must be one of {EDIT_REGION_CHOICES}, got {settings.region!r}")
     if settings.segment is not None:
@@ -337,24 +349,44 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
     for key in dict.fromkeys(keys):
         group = [i for i, k in enumerate(keys) if k == key]
         settings = resolved[group[0]]
-        inversion = _invert(pipe, [jobs[i] for i in group], settings)
-        output = pipe(
-            inversion=inversion,
-            pitch_shift=[jobs[i].edit.pitch_shift for i in group],
-            intonation_scale=[jobs[i].edit.intonation_scale for i in group],
-            attributes=[jobs[i].edit.attributes for i in group],
-            edit_mask=[_mask(jobs[i]) for i in group],
-            edit_region=settings.region,
-            direction=settings.direction,
-            strength=settings.strength,
-            guidance_scale=settings.guidance_scale,
-            guidance_reference=settings.guidance_reference,
-            generator=torch.Generator("cpu").manual_seed(settings.seed),
-            output_type="np",
-        )
+        group_jobs = [jobs[i] for i in group]
+        inversion = _invert(pipe, group_jobs, settings)
+        repair = settings.octave_repair > 0 and key[0] == 1.0  # in place: the asked contour is the source's frames
+
+        def regenerate(inversion, seed, output_type, group_jobs=group_jobs, settings=settings):
+            return pipe(
+                inversion=inversion,
+                pitch_shift=[job.edit.pitch_shift for job in group_jobs],
+                intonation_scale=[job.edit.intonation_scale for job in group_jobs],
+                attributes=[job.edit.attributes for job in group_jobs],
+                edit_mask=[_mask(job) for job in group_jobs],
+                edit_region=settings.region,
+                direction=settings.direction,
+                strength=settings.strength,
+                guidance_scale=settings.guidance_scale,
+                guidance_reference=settings.guidance_reference,
+                generator=torch.Generator("cpu").manual_seed(seed),
+                output_type=output_type,
+            )
+
+        output = regenerate(inversion, settings.seed, "latent" if repair else "np")
+        if repair:
+            options = candidate_inversions(settings.inversion, settings.seed, settings.octave_repair)
+
+            def other(k, options=options, group_jobs=group_jobs, settings=settings, regenerate=regenerate):
+                method, seed = options[k]
+                candidate = _invert(pipe, group_jobs, replace(settings, inversion=method, seed=seed))
+                return regenerate(candidate, seed, "latent").audios, f"{method} seed {seed}"
+
+            audios, infos = repair_octave_errors(pipe, output.audios, output.num_samples,
+                                                 [a.f0_hz for a in output.attributes], other,
+                                                 max_tries=len(options))
+        else:
+            audios = [output.audios[k, : output.num_samples[k]] for k in range(len(group))]
         for k, i in enumerate(group):
-            results[i] = _result(jobs[i], output.audios[k, : output.num_samples[k]],
-                                 inversion.source_attributes[k].values)
+            results[i] = _result(jobs[i], audios[k], inversion.source_attributes[k].values)
+            if repair:
+                results[i].octave = infos[k].as_dict() | {"summary": infos[k].describe()}
     return [_with_report(pipe, jobs[i], results[i], run_settings) if report else results[i] for i in range(len(jobs))]
 
 
@@ -509,8 +541,9 @@ def measure_result(job: EditJob, result: EditResult, sampling_rate: int) -> dict
 
 
 def provenance_record(model: str, job: EditJob, settings: EditSettings, operation: str = "edit",
-                      measured: dict | None = None) -> dict:
-    """The provenance an output carries: toolkit version, model, source file, edits, seed, steps, depth."""
+                      measured: dict | None = None, octave: dict | None = None) -> dict:
+    """The provenance an output carries: toolkit version, model, source file, edits, seed, steps, depth; with
+    `octave` (`EditResult.octave`), the regenerations an octave repair took voiced segments from."""
     settings = job_settings(settings, job.edit)  # what the edit actually ran with
     record = {"tool": SOFTWARE_NAME, "version": __version__, "operation": operation, "model": str(model),
               "source": job.path.name}
@@ -534,6 +567,9 @@ def provenance_record(model: str, job: EditJob, settings: EditSettings, operatio
         record["region"] = settings.region
     if settings.segment is not None:
         record["segment"] = [round(job.start / job.sampling_rate, 3), round(job.end / job.sampling_rate, 3)]
+    if octave and octave.get("kept"):
+        record["octave_repair"] = {"segments_redrawn": octave["segments_redrawn"], "segments": octave["segments"],
+                                   "from": list(octave["candidates"])}
     if measured:
         record["measured"] = measured
     record["created"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

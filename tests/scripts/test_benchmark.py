@@ -85,7 +85,7 @@ def test_benchmark_end_to_end(tmp_path):
          "--num_processes", "2",
          ROOT / "scripts" / "benchmark.py", "--input", manifest, "--output", output, "--model", model,
          "--split", "test", "--steps", "2", "--asr", "none",
-         "--edits", "pitch:-3,+3", "intonation:1.5", "style:high-wide-fast"],
+         "--edits", "pitch:-3,+3", "intonation:1.5", "style:high-wide-fast", "--octave_repair", "2"],
         check=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
 
@@ -111,6 +111,15 @@ def test_benchmark_end_to_end(tmp_path):
     assert [(done[("cfg", e)]["inversion"], done[("cfg", e)]["inversion_depth"]) for e in ("pitch:-3", "pitch:+3")] \
         == [("ddpm", 0.5), ("ddim", 1.0)]
     assert report["config"]["depth"] is None
+    # --octave_repair: every cfg edit is checked (and redrawn where needed) as on the command line, and says how
+    for edit in ("pitch:-3", "pitch:+3", "intonation:1.5"):
+        repair = done[("cfg", edit)]["octave_repair"]
+        assert repair["tries"] <= 2 and repair["segments_redrawn"] <= repair["segments"]
+        if repair["kept"]:  # kept only when the stitched edit scores lower (jumps + off frames / 8)
+            assert 8 * repair["jumps_after"] + repair["error_frames_after"] < \
+                8 * repair["jumps_before"] + repair["error_frames_before"]
+    assert "octave_repair" not in done[("world", "pitch:+3")]
+    assert "octave_repair" not in done[("direction", "style:high-wide-fast")]
     assert done[("direction", "style:high-wide-fast")]["direction_from"] == {"style": "neutral"}
     assert done[("codec", "none")]["rtf"] > 0 and "stoi" in done[("codec", "none")]
     assert "stoi" not in done[("cfg", "pitch:+3")]  # reference-based metrics only for the round trip

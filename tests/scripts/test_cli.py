@@ -168,6 +168,38 @@ def test_auto_inversion_lowers_the_pitch_from_ddpm_noise(tiny_pipeline_dir, clip
     assert "depth 0.9" in out and read_provenance(tmp_path / "deeper.wav")["depth"] == 0.9
 
 
+def test_octave_repair_on_request_runs_and_is_recorded(tiny_pipeline_dir, clip, tmp_path, capsys):
+    from latentdiff_edit.apps.editing import ClipEdit, EditSettings, edit_jobs, prepare_job, provenance_record
+
+    pipe = VoiceEditPipeline.from_pretrained(tiny_pipeline_dir)
+    pipe.set_progress_bar_config(disable=True)
+    settings = EditSettings(num_inference_steps=2, octave_repair=2)
+    job = prepare_job(clip, SR, settings, ClipEdit(pitch_shift=-2.0))
+    plain = edit_jobs(pipe, [job], EditSettings(num_inference_steps=2), report=False)[0]  # off by default
+    repaired = edit_jobs(pipe, [job], settings, report=False)[0]
+    assert plain.octave is None
+    octave = repaired.octave
+    assert octave["segments"] >= 1 and octave["tries"] <= 2 and octave["summary"].startswith("octave ")
+    if octave["kept"]:  # the random model draws most frames anywhere: the redrawn audio must be measurably better
+        assert octave["error_frames_after"] < octave["error_frames_before"]
+        assert np.abs(repaired.audio - plain.audio).max() > 1e-4
+        assert provenance_record("m", job, settings, octave=octave)["octave_repair"]["from"] == octave["candidates"]
+    else:
+        np.testing.assert_array_equal(repaired.audio, plain.audio)
+        assert "octave_repair" not in provenance_record("m", job, settings, octave=octave)
+
+    status, out, err = run(["edit", clip, "-o", tmp_path / "o.wav", "--model", tiny_pipeline_dir, "--steps", 2,
+                            "--pitch", -2, "--octave-repair", 2], capsys)
+    assert status == 0, err
+    assert "octave:   " in out
+    status, out, err = run(["edit", clip, "-o", tmp_path / "n.wav", "--model", tiny_pipeline_dir, "--steps", 2,
+                            "--pitch", -2], capsys)
+    assert status == 0 and "octave:" not in out
+    status, out, err = run(["edit", clip, "-o", tmp_path / "x.wav", "--model", tiny_pipeline_dir,
+                            "--octave-repair", -1], capsys)
+    assert status != 0 and "octave-repair" in err
+
+
 def test_octave_jumps_an_edit_added_are_measured_and_reported(tmp_path, capsys):
     from pathlib import Path
 

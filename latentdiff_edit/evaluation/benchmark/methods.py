@@ -12,6 +12,7 @@ import torch
 
 from ...attributes import MEASURABLE, direction_endpoints
 from ...defaults import default_edit_region
+from ...octave_repair import candidate_inversions, repair_octave_errors
 from ..baselines import BASELINES
 
 if TYPE_CHECKING:
@@ -144,8 +145,11 @@ def direction_target(edit: Edit, source_values: dict) -> dict:
     return {"intonation": float(start) * edit.intonation_scale}
 
 
-def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndarray, inversion, args) -> tuple:
-    """The edited audio `(num_samples,)` at the pipeline's rate, and details worth recording (or an empty dict)."""
+def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndarray, inversion, args,
+               invert_other=None) -> tuple:
+    """The edited audio `(num_samples,)` at the pipeline's rate, and details worth recording (or an empty dict).
+    With `args.octave_repair` > 0 and `invert_other(method, seed)` (another inversion of the clip), a `"cfg"` edit
+    goes through the octave repair as on the command line (`octave_repair.repair_octave_errors`)."""
     if method in BASELINES:
         audio = BASELINES[method](source, pipe.sampling_rate, pitch_shift=edit.pitch_shift,
                                   intonation_scale=edit.intonation_scale)
@@ -157,9 +161,24 @@ def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndar
     common = dict(inversion=inversion, guidance_scale=args.guidance, guidance_reference=args.guidance_reference,
                   generator=generator, output_type="np", edit_region=region)
     if method == "cfg":
+        tries = getattr(args, "octave_repair", 0)
+        if tries > 0 and invert_other is not None:
+            common["output_type"] = "latent"
         output = pipe(pitch_shift=edit.pitch_shift, intonation_scale=edit.intonation_scale,
                       attributes=edit.attributes or None, **common)
-        return output.audios[0, : output.num_samples[0]], {}
+        if common["output_type"] != "latent":
+            return output.audios[0, : output.num_samples[0]], {}
+        options = candidate_inversions(inversion.method, args.seed, tries)
+
+        def other(k):
+            method_k, seed = options[k]
+            regenerated = pipe(pitch_shift=edit.pitch_shift, intonation_scale=edit.intonation_scale,
+                               attributes=edit.attributes or None, **{**common, "inversion": invert_other(method_k, seed)})
+            return regenerated.audios, f"{method_k} seed {seed}"
+
+        audios, infos = repair_octave_errors(pipe, output.audios, output.num_samples,
+                                             [output.attributes[0].f0_hz], other, max_tries=len(options))
+        return audios[0], {"octave_repair": infos[0].as_dict()}
     if method == "direction":
         source_values = inversion.source_attributes[0].values
         start, target = direction_endpoints(pipe.schema, source_values, direction_target(edit, source_values))

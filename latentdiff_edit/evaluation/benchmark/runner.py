@@ -69,7 +69,7 @@ from tqdm.auto import tqdm
 
 from ... import __version__
 from ...audio import DEFAULT_MAX_SECONDS
-from ...defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, auto_inversion_depth
+from ...defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_OCTAVE_REPAIR, auto_inversion_depth
 from ...inversion import auto_inversion_method
 from ...latents import latent_snr_db
 from ...loading import model_label, resolve_model
@@ -132,6 +132,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--edit_region", choices=["auto", "all", *EDIT_REGIONS], default="auto",
                         help="Which of the source's frames the model edits (`edit_region`); auto: as the command line, "
                              "voiced for pitch and intonation edits, speech for others.")
+    parser.add_argument("--octave_repair", type=int, default=DEFAULT_OCTAVE_REPAIR, metavar="N",
+                        help="cfg edits: up to N other regenerations from which voiced segments drawn an octave off the "
+                             f"asked F0 are redrawn, as the command line (default {DEFAULT_OCTAVE_REPAIR}; 0: none)")
     parser.add_argument("--no_timbre", action="store_true",
                         help="Edit with the null timbre (models with a timbre condition): the with/without comparison.")
     parser.add_argument("--asr", choices=ASR_CHOICES, default="auto",
@@ -201,15 +204,16 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
     # Inversion, once per clip, method and depth: every model edit and the reconstruction start from one.
     inversions, inversion_costs = {}, {}
 
-    def invert(key: tuple[str, float]):
+    def invert(key: tuple[str, float] | tuple[str, float, int]):
+        key = (*key, args.seed) if len(key) == 2 else key
         if key not in inversions:
-            method, depth = key
+            method, depth, seed = key
             inversion_costs[key] = {}
             with measure_cost(inversion_costs[key], duration, device):
                 inversions[key] = pipe.invert(
                     torch.from_numpy(source), sr, attributes=source_labels(pipe.schema, clip) or None,
                     num_inference_steps=args.steps, inversion_depth=depth, max_seconds=args.max_seconds,
-                    method=method, generator=torch.Generator("cpu").manual_seed(args.seed),
+                    method=method, generator=torch.Generator("cpu").manual_seed(seed),
                     timbre_condition=not args.no_timbre)
         return inversions[key], inversion_costs[key]
 
@@ -233,8 +237,13 @@ def _evaluate_readable_clip(pipe, clip, source, record, args, asr, example_dir) 
         entry = {"method": method, "edit": edit.label, "kind": edit.kind, "value": edit.value}
         try:
             edit_inversion, cost = invert(inversion_for(edit)) if method in MODEL_METHODS else (None, {"seconds": 0.0})
+            depth = inversion_for(edit)[1]
+
+            def invert_other(other_method, seed, depth=depth):  # the octave repair's other inversions (timed here)
+                return invert((other_method, depth, seed))[0]
+
             with measure_cost(entry, duration, device, extra_seconds=cost["seconds"]):
-                audio, details = run_method(pipe, method, edit, source, edit_inversion, args)
+                audio, details = run_method(pipe, method, edit, source, edit_inversion, args, invert_other)
         except Exception as error:
             entry.update(status="error", error=f"{type(error).__name__}: {error}"[:500])
             outputs.append(entry)
