@@ -94,5 +94,8 @@ DEFAULT_INVERSION = "auto"
 # tracker the repair does not use, saw no such change on 34 of those edits (extra jumps 21 -> 22, frames more than 6 st
 # off the asked F0 1,050 -> 987 of 11,300), and pYIN calls most of those frames unvoiced: what the trackers disagree
 # on is mostly periodicity they find ambiguous in the low voices' edits, not clean octave errors, so the extra
-# regenerations are the user's choice, not the default.
+# regenerations are the user's choice, not the default. The tracker-free check of toolkit 0.12.0
+# (`evaluation.metrics.octave_off_frames`, docs/benchmark/octave_check/) confirms the errors are real (v0.10 draws 1-9 %
+# of the voiced frames of +-3 st edits at twice the asked F0) and that the Praat-scored repair removes few of them
+# (3.4 -> 2.8 % on LibriVox + Asterisk-12, 7.8 -> 7.2 % on TTS-14).
 DEFAULT_OCTAVE_REPAIR = 0

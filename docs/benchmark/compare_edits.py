@@ -28,6 +28,7 @@ FIGURES = (  # key, label, format
     ("wer_pooled", "WER pooled", "{:.3f}"),
     ("dnsmos_ovrl", "DNSMOS OVRL", "{:.2f}"),
     ("jumps_total", "extra octave jumps (total)", "{:d}"),
+    ("octave_off_pooled", "octave-off frames, harmonic (pooled)", "{:.1%}"),
 )
 
 
@@ -36,7 +37,11 @@ def figures(run: Path, edit: str) -> dict:
     summary = next(e for e in report["summary"]["edits"] if e["method"] == "cfg" and e["edit"] == edit)
     outputs = [o for c in report["clips"] for o in c.get("outputs", [])
                if o["method"] == "cfg" and o["edit"] == edit and o.get("extra_octave_jumps") is not None]
-    row = {key: summary.get(key) for key, _, _ in FIGURES if key != "jumps_total"}
+    row = {key: summary.get(key) for key, _, _ in FIGURES if key not in ("jumps_total", "octave_off_pooled")}
+    checks = [o["octave_check"] for o in outputs if o.get("octave_check")]  # runs before toolkit 0.12 have none
+    voiced = sum(c["voiced_frames"] for c in checks)
+    row["octave_off_pooled"] = sum(max(0, c["octave_below"] + c["octave_above"] - c["source_octave_off"])
+                                   for c in checks) / voiced if voiced else None
     row.update(n=summary["n"], jumps_total=sum(o["extra_octave_jumps"] for o in outputs),
                source_wer_pooled=report["summary"]["source"].get("wer_pooled"),
                source_dnsmos=report["summary"]["source"].get("dnsmos_ovrl"))

@@ -125,6 +125,13 @@ def test_benchmark_end_to_end(tmp_path):
     assert "stoi" not in done[("cfg", "pitch:+3")]  # reference-based metrics only for the round trip
     # pauses and octave jumps of every edit, against the codec round trip (PSOLA keeps the source's timing)
     assert isinstance(done[("psola", "pitch:+3")]["extra_octave_jumps"], int)
+    # and the tracker-free octave check of every pitch edit: PSOLA renders the asked F0, so next to no frame is an
+    # octave off; the figure is the share of the source's voiced frames
+    psola_check = done[("psola", "pitch:+3")]["octave_check"]
+    assert psola_check["voiced_frames"] > 0 and done[("psola", "pitch:+3")]["octave_off_share"] < 0.05
+    assert psola_check["at_target"] > psola_check["octave_below"] + psola_check["octave_above"]
+    assert 0.0 <= done[("cfg", "pitch:-3")]["octave_off_share"] <= 1.0
+    assert "octave_check" not in done[("direction", "style:high-wide-fast")]
     assert "silent_energy_excess_db" in done[("cfg", "pitch:+3")]
     assert any(item["method"] == "direction" and item["edit"] == "pitch:+3"
                for item in report["config"]["not_applicable"])

@@ -24,6 +24,7 @@ from ..metrics import (
     median_f0,
     mel_cepstral_distance,
     normalize_text,
+    octave_off_frames,
     pesq_wb,
     pitch_shift_semitones,
     silent_frame_energy_excess_db,
@@ -150,7 +151,9 @@ def measure_output(
 ) -> dict:
     """Every figure of one output against its source; see the module docstring. With `codec_audio` (the codec round
     trip of the source), also the pauses (`silent_energy_excess_db`: how much louder the output's pauses are than
-    the round trip's; None when the source has no pause or the edit retimes it) and `extra_octave_jumps`."""
+    the round trip's; None when the source has no pause or the edit retimes it) and `extra_octave_jumps`. For pitch and
+    intonation edits and the round trip itself, the tracker-free `octave_check` (`metrics.octave_off_frames`) with its
+    `octave_off_share`."""
     m = {}
     if codec_audio is not None:
         try:
@@ -159,6 +162,10 @@ def measure_output(
         except ValueError:
             m["silent_energy_excess_db"] = None
         record_metric(m, "extra_octave_jumps", extra_octave_jumps, source, output, sampling_rate)
+    if edit.kind in ("pitch", "intonation", "none"):  # the asked F0 is the source's (moved): judge the octave
+        check = record_metric(m, "octave_check", octave_off_frames, source, output, sampling_rate,
+                              edit.pitch_shift, edit.intonation_scale)
+        m["octave_off_share"] = clean_value(check["extra_share"]) if check is not None else None
     achieved = record_metric(m, "achieved_shift_st", pitch_shift_semitones, source, output, sampling_rate)
     m["shift_error_st"] = clean_value(abs(achieved - edit.pitch_shift)) if achieved is not None else None
     spread = record_metric(m, "f0_spread_st", f0_spread_semitones, output, sampling_rate)

@@ -28,6 +28,7 @@ EDIT_COLUMNS = [
     ("WER pooled", "wer_pooled", "{:.3f}"),
     ("pause excess vs codec (dB)", "silent_energy_excess_db", "{:+.1f}"),
     ("extra octave jumps", "extra_octave_jumps", "{:.0f}"),
+    ("octave-off frames, harmonic", "octave_off_share", "{:.1%}"),
     ("RTF", "rtf", "{:.3f}"),
 ]
 CODEC_COLUMNS = [
