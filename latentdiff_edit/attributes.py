@@ -82,6 +82,18 @@ def f0_features(f0_hz: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.nd
     return np.stack([(semitones - mean) / std, np.where(voiced, 1.0, -1.0)]).astype(np.float32)
 
 
+def moved_f0(f0_hz: np.ndarray, pitch_shift: float = 0.0, intonation_scale: float = 1.0) -> np.ndarray:
+    """An F0 contour (Hz, 0 where unvoiced) as an in-place edit asks for it: shifted by `pitch_shift` semitones, its
+    excursions around the voiced frames' mean (in semitones) scaled by `intonation_scale`; float64, a new array."""
+    f0 = np.asarray(f0_hz, dtype=np.float64).copy()
+    voiced = f0 > 0
+    if voiced.any() and (pitch_shift != 0.0 or intonation_scale != 1.0):
+        semitones = hz_to_semitones(f0[voiced])
+        centre = float(np.mean(semitones))
+        f0[voiced] = semitones_to_hz(centre + intonation_scale * (semitones - centre) + pitch_shift)
+    return f0
+
+
 @dataclass
 class SourceAttributes:
     """What an edit starts from: the measured attributes of one clip, in natural units.
@@ -113,13 +125,7 @@ class SourceAttributes:
         """A transformed copy: F0 shifted by `pitch_shift` semitones and its excursions around the clip's mean
         (in semitones) scaled by `intonation_scale`; energy shifted by `energy_shift` dB; `values` override clip-level
         attributes. Derived clip-level values (pitch, intonation) follow the new contour; the envelope is kept."""
-        f0 = self.f0_hz.astype(np.float64).copy()
-        voiced = f0 > 0
-        if voiced.any() and (pitch_shift != 0.0 or intonation_scale != 1.0):
-            semitones = hz_to_semitones(f0[voiced])
-            centre = float(np.mean(semitones))
-            semitones = centre + intonation_scale * (semitones - centre) + pitch_shift
-            f0[voiced] = semitones_to_hz(semitones)
+        f0 = moved_f0(self.f0_hz, pitch_shift, intonation_scale)
         new_values = dict(self.values)
         if "pitch" in new_values and new_values["pitch"] is not None:
             new_values["pitch"] = float(new_values["pitch"]) * 2 ** (pitch_shift / 12)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torchaudio
 
+from ..attributes import moved_f0
 from ..features import (
     F0_CEILING_HZ,
     F0_FLOOR_HZ,
@@ -367,16 +368,9 @@ _ODD_PROBES, _EVEN_PROBES = (1.0, 3.0, 5.0), (2.0, 4.0, 6.0)
 
 
 def asked_f0(source_f0: np.ndarray, pitch_shift: float = 0.0, intonation_scale: float = 1.0) -> np.ndarray:
-    """The F0 contour an in-place edit asks for: `source_f0` (Hz, 0 where unvoiced) shifted by `pitch_shift` semitones
-    and its spread scaled by `intonation_scale` around its mean in semitones (as `attributes.FrameAttributes.edited`
-    builds the condition of an edit)."""
-    f0 = np.asarray(source_f0, dtype=np.float64).copy()
-    voiced = f0 > 0
-    if voiced.any():
-        semitones = 12.0 * np.log2(f0[voiced])
-        centre = float(np.mean(semitones))
-        f0[voiced] = 2.0 ** ((centre + intonation_scale * (semitones - centre) + pitch_shift) / 12.0)
-    return f0
+    """The F0 contour an in-place edit asks for: `source_f0` (Hz, 0 where unvoiced) moved as the edit's condition is
+    (`attributes.moved_f0`: shifted by `pitch_shift` semitones, its spread scaled by `intonation_scale`)."""
+    return moved_f0(source_f0, pitch_shift, intonation_scale)
 
 
 def harmonic_octave_classes(

@@ -14,9 +14,10 @@ from latentdiff_edit.evaluation.benchmark.clips import read_clip, read_clips
 from latentdiff_edit.evaluation.metrics import octave_off_frames
 from latentdiff_edit.loading import load_pipeline
 
+sys.path.insert(0, "docs/benchmark")
+from gate_sets import SETS  # noqa: E402
+
 torch.set_num_threads(1)
-SETS = {"lv": "/usr/share/pocketsphinx/test/data/librivox", "tts": "runs/tts_male_test14.jsonl",
-        "ast": "runs/asterisk_test10.jsonl", "ctts": "runs/confirm_test20.jsonl", "cast": "runs/asterisk_confirm12.jsonl"}
 pipe = load_pipeline(sys.argv[1])
 sr = pipe.sampling_rate
 out = {}

@@ -5,7 +5,6 @@ below marked, and the mean spectrum of those frames against the asked F0's harmo
 
     python docs/benchmark/octave_check/example.py CLIP.wav SHIFT OUT.png [--save EDIT.wav]   # MODEL=DIR: another model
 """
-import os
 import sys
 
 import matplotlib
@@ -16,15 +15,15 @@ matplotlib.use("Agg")
 import librosa  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
-from latentdiff_edit import load_default_pipeline  # noqa: E402
 from latentdiff_edit.apps.editing import ClipEdit, EditSettings, edit_jobs, prepare_job  # noqa: E402
 from latentdiff_edit.evaluation.metrics import asked_f0, f0_contour, harmonic_octave_classes  # noqa: E402
-from latentdiff_edit.loading import load_pipeline  # noqa: E402
+
+sys.path.insert(0, "docs/benchmark")
+from gate_sets import load_model  # noqa: E402
 
 torch.set_num_threads(1)
 path, shift, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-pipe = load_pipeline(os.environ["MODEL"]) if os.environ.get("MODEL") else load_default_pipeline()
-pipe.set_progress_bar_config(disable=True)
+pipe = load_model()
 sr = pipe.sampling_rate
 settings = EditSettings()
 job = prepare_job(path, sr, settings, ClipEdit(pitch_shift=shift))

@@ -21,10 +21,11 @@ import torch
 from latentdiff_edit.evaluation.benchmark.clips import read_clip, read_clips
 from latentdiff_edit.evaluation.metrics import asked_f0, f0_contour, harmonic_octave_classes
 
+sys.path.insert(0, "docs/benchmark")
+from gate_sets import SETS  # noqa: E402
+
 torch.set_num_threads(1)
 SR = 24000
-SETS = {"lv": "/usr/share/pocketsphinx/test/data/librivox", "tts": "runs/tts_male_test14.jsonl",
-        "ast": "runs/asterisk_test10.jsonl", "ctts": "runs/confirm_test20.jsonl", "cast": "runs/asterisk_confirm12.jsonl"}
 # (asked shift, rendered shift): rendered None = white noise of the clip's RMS
 RENDERINGS = {"source at its own F0": (0, 0), "+3 rendered +3": (3, 3), "+3 rendered +15 (octave above)": (3, 15),
               "+3 rendered -9 (octave below)": (3, -9), "+3 rendered 0 (not landed)": (3, 0),

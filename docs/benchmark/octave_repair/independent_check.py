@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentdiff_edit import load_default_pipeline
 from latentdiff_edit.apps.editing import ClipEdit, EditSettings, edit_jobs, prepare_job
 from latentdiff_edit.evaluation.benchmark.clips import read_clips
 from latentdiff_edit.evaluation.metrics import (
@@ -35,14 +34,12 @@ from latentdiff_edit.evaluation.metrics import (
     octave_off_frames,
     world_f0,
 )
-from latentdiff_edit.loading import load_pipeline
 
-torch.set_num_threads(1)
-pipe = load_pipeline(os.environ["MODEL"]) if os.environ.get("MODEL") else load_default_pipeline()
-pipe.set_progress_bar_config(disable=True)
+sys.path.insert(0, "docs/benchmark")
+from gate_sets import SETS, load_model  # noqa: E402
+
+pipe = load_model()
 sr = pipe.sampling_rate
-SETS = {"lv": "/usr/share/pocketsphinx/test/data/librivox", "tts": "runs/tts_male_test14.jsonl",
-        "ast": "runs/asterisk_test10.jsonl", "ctts": "runs/confirm_test20.jsonl", "cast": "runs/asterisk_confirm12.jsonl"}
 
 
 def harvest(audio):

@@ -9,26 +9,22 @@ counted by Praat (`extra_octave_jumps`, the benchmark's figure) and by WORLD's H
 
 SET: lv (the LibriVox clips), tts, ast, ctts, cast (the manifests of docs/benchmark/v071/make_tts_male_test14.py)."""
 import json
-import os
 import sys
 from pathlib import Path
 
 import torch
 
-from latentdiff_edit import load_default_pipeline
 from latentdiff_edit.defaults import auto_inversion_depth
 from latentdiff_edit.evaluation.benchmark.clips import read_clip, read_clips
 from latentdiff_edit.evaluation.metrics import OCTAVE_JUMP_SEMITONES, _f0_jumps, extra_octave_jumps, world_f0
 from latentdiff_edit.inversion import auto_inversion_method
-from latentdiff_edit.loading import load_pipeline
 
-torch.set_num_threads(1)
-pipe = load_pipeline(os.environ["MODEL"]) if os.environ.get("MODEL") else load_default_pipeline()
-pipe.set_progress_bar_config(disable=True)
+sys.path.insert(0, "docs/benchmark")
+from gate_sets import SETS, load_model  # noqa: E402
+
+pipe = load_model()
 sr = pipe.sampling_rate
 
-SETS = {"lv": "/usr/share/pocketsphinx/test/data/librivox", "tts": "runs/tts_male_test14.jsonl",
-        "ast": "runs/asterisk_test10.jsonl", "ctts": "runs/confirm_test20.jsonl", "cast": "runs/asterisk_confirm12.jsonl"}
 
 
 def jumps_world(audio):
