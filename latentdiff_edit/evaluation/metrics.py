@@ -383,8 +383,9 @@ def harmonic_octave_classes(
     - a frame is *periodic at the target's scale* when its power at the whole and half multiples (0.5 ... 4) exceeds
       that at the quarter multiples by `OCTAVE_CHECK_PERIODIC_DB`; otherwise it is aperiodic there (noise, silence,
       or a pitch that is off by some other interval), class 0;
-    - a periodic frame whose half multiples carry power within `OCTAVE_CHECK_SUBHARMONIC_DB` of the whole ones is
-      periodic at half the target: an **octave below**, class -1;
+    - a periodic frame whose half multiples carry power within `OCTAVE_CHECK_SUBHARMONIC_DB` of the whole ones in
+      total, and more than the quarter multiples on average (a series of subharmonics, not one stray harmonic near a
+      half multiple), is periodic at half the target: an **octave below**, class -1;
     - one whose odd multiples (1, 3, 5) lie `OCTAVE_CHECK_ODD_HARMONIC_DB` below its even ones (2, 4, 6) is periodic
       at twice the target: an **octave above**, class +1;
     - otherwise it is at the target, class 2.
