@@ -367,12 +367,6 @@ _QUARTER_PROBES = (0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75)
 _ODD_PROBES, _EVEN_PROBES = (1.0, 3.0, 5.0), (2.0, 4.0, 6.0)
 
 
-def asked_f0(source_f0: np.ndarray, pitch_shift: float = 0.0, intonation_scale: float = 1.0) -> np.ndarray:
-    """The F0 contour an in-place edit asks for: `source_f0` (Hz, 0 where unvoiced) moved as the edit's condition is
-    (`attributes.moved_f0`: shifted by `pitch_shift` semitones, its spread scaled by `intonation_scale`)."""
-    return moved_f0(source_f0, pitch_shift, intonation_scale)
-
-
 def harmonic_octave_classes(
     audio: np.ndarray, sampling_rate: int, target_f0: np.ndarray, frame_period: float = 10.0
 ) -> np.ndarray:
@@ -454,7 +448,7 @@ def octave_off_frames(
     than by an F0 tracker (`harmonic_octave_classes`): an independent check of `extra_octave_jumps`, whose Praat
     tracker (like any tracker) may itself pick the wrong octave of an ambiguous period.
 
-    The asked F0 is the source's Praat contour moved as the edit asks (`asked_f0`); the source itself is judged
+    The asked F0 is the source's Praat contour moved as the edit asks (`attributes.moved_f0`, as the edit's condition is); the source itself is judged
     against its own contour, and frames it already has an octave off (creak, diplophonia) are subtracted.
 
     Args:
@@ -479,7 +473,7 @@ def octave_off_frames(
     source, output = as_mono(source, "source"), as_mono(output, "output")
     source_f0 = f0_contour(source, sampling_rate, frame_period=frame_period).astype(np.float64)
     own = harmonic_octave_classes(source, sampling_rate, source_f0, frame_period)
-    edited = harmonic_octave_classes(output, sampling_rate, asked_f0(source_f0, pitch_shift, intonation_scale),
+    edited = harmonic_octave_classes(output, sampling_rate, moved_f0(source_f0, pitch_shift, intonation_scale),
                                      frame_period)
     voiced = int(np.sum(source_f0 > 0))
     counts = {name: int(np.sum(edited == c)) for name, c in

@@ -16,7 +16,8 @@ import librosa  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from latentdiff_edit.apps.editing import ClipEdit, EditSettings, edit_jobs, prepare_job  # noqa: E402
-from latentdiff_edit.evaluation.metrics import asked_f0, f0_contour, harmonic_octave_classes  # noqa: E402
+from latentdiff_edit.attributes import moved_f0  # noqa: E402
+from latentdiff_edit.evaluation.metrics import f0_contour, harmonic_octave_classes  # noqa: E402
 
 sys.path.insert(0, "docs/benchmark")
 from gate_sets import load_model  # noqa: E402
@@ -33,7 +34,7 @@ if "--save" in sys.argv:
 
     sf.write(sys.argv[sys.argv.index("--save") + 1], edited, sr)
 source = job.source
-target = asked_f0(f0_contour(source, sr).astype(np.float64), shift)
+target = moved_f0(f0_contour(source, sr).astype(np.float64), shift)
 classes = harmonic_octave_classes(edited, sr, target)
 off = np.flatnonzero(np.abs(classes) == 1)
 print(f"{len(off)} of {int(np.sum(target > 0))} voiced frames an octave off "

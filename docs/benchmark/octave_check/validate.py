@@ -18,8 +18,9 @@ import numpy as np
 import pyworld
 import torch
 
+from latentdiff_edit.attributes import moved_f0
 from latentdiff_edit.evaluation.benchmark.clips import read_clip, read_clips
-from latentdiff_edit.evaluation.metrics import asked_f0, f0_contour, harmonic_octave_classes
+from latentdiff_edit.evaluation.metrics import f0_contour, harmonic_octave_classes
 
 sys.path.insert(0, "docs/benchmark")
 from gate_sets import SETS  # noqa: E402
@@ -80,7 +81,7 @@ for name in sys.argv[2:]:
                 y = np.random.default_rng(0).normal(size=len(audio)) * audio.std()
             else:
                 y = audio if rendered == 0 else world_shift(audio, rendered)
-            classes = harmonic_octave_classes(y, SR, asked_f0(source_f0, asked))
+            classes = harmonic_octave_classes(y, SR, moved_f0(source_f0, asked))
             for c, key in NAMES.items():
                 counts[label][key] += int(np.sum(classes == c))
     out[name] = {label: {k: round(v / max(1, sum(c.values())), 3) for k, v in c.items()} | {
