@@ -47,6 +47,7 @@ from latentdiff_edit.features import (
     voiced_semitone_differences,
 )
 from latentdiff_edit.latents import latent_snr_db
+from latentdiff_edit.models.denoiser import octave_safe_frequencies
 from latentdiff_edit.models.vocoder import VocosVocoder
 from latentdiff_edit.training import (
     check_output_dir,
@@ -101,6 +102,10 @@ def parse_args(argv=None):
                    help="What the denoiser predicts (saved in the pipeline's scheduler config).")
     p.add_argument("--frame_fourier_features", type=int, default=0,
                    help="Sine/cosine pairs per frame-attribute channel (see LatentDenoiser1D).")
+    p.add_argument("--frame_fourier_frequencies", default="powers_of_two", choices=["powers_of_two", "octave_safe"],
+                   help="Their frequencies: 0.25 * 2**k cycles per normalized unit (models up to v0.10), or (k + 1/2) "
+                        "cycles per octave of log-F0 (`octave_safe_frequencies`), which keeps an F0 and its octave "
+                        "apart in the condition. With --init_denoiser, given explicitly it replaces the saved ones.")
     p.add_argument("--loss_weighting", default="none", choices=["none", "v"],
                    help="v: weight the epsilon MSE by 1/alpha_bar_t (clamped), which equals the v-prediction loss "
                         "(Salimans & Ho, 2022): at high noise an epsilon error hides a large x0 error, so without it "
@@ -211,12 +216,28 @@ def codec_tag(codec) -> str:
 def adopt_architecture(args, denoiser: LatentDenoiser1D, argv: list[str]) -> None:
     """A run that continues a saved denoiser trains the saved architecture: `args` take its timbre and Fourier
     settings (so its timbre encoder gets references even when the command line leaves `--timbre_layers` out), and
-    a flag given with another value is reported as ignored."""
+    a flag given with another value is reported as ignored. `--frame_fourier_frequencies` given explicitly is the
+    exception: it sets the saved model's frequencies (its frame embedding then learns the new features)."""
     for name in ("timbre_layers", "timbre_max_frames", "frame_fourier_features"):
         saved = denoiser.config[name]
         if saved != getattr(args, name) and f"--{name}" in argv:
             logger.warning(f"--{name} {getattr(args, name)} ignored: --init_denoiser has {saved}")
         setattr(args, name, saved)
+    if "--frame_fourier_frequencies" in argv:
+        frequencies = fourier_frequencies(args, denoiser.config.attributes)
+        if frequencies != denoiser.config.get("frame_fourier_frequencies"):
+            logger.info(f"frame Fourier frequencies of --init_denoiser set to {args.frame_fourier_frequencies}")
+        denoiser.register_to_config(frame_fourier_frequencies=frequencies)
+
+
+def fourier_frequencies(args, schema_specs) -> list[float] | None:
+    """The denoiser's `frame_fourier_frequencies` for `--frame_fourier_frequencies` (None: powers of two)."""
+    if args.frame_fourier_frequencies == "powers_of_two" or not args.frame_fourier_features:
+        return None
+    f0 = [spec for spec in schema_specs if spec["name"] == "f0" and spec["type"] == "frame"]
+    if not f0:
+        raise ValueError("--frame_fourier_frequencies octave_safe needs the f0 frame attribute")
+    return octave_safe_frequencies(args.frame_fourier_features, float(f0[0]["std"]))
 
 
 def frame_attribute_specs(items, names) -> list[dict]:
@@ -463,7 +484,7 @@ def main(argv=None):
             latent_channels=codec.config.hidden_size, hidden_size=args.hidden_size, num_layers=args.num_layers,
             num_heads=args.num_heads, mlp_ratio=args.mlp_ratio, attributes=schema_specs,
             frame_fourier_features=args.frame_fourier_features,
-            timbre_layers=args.timbre_layers, timbre_max_frames=args.timbre_max_frames,
+            frame_fourier_frequencies=fourier_frequencies(args, schema_specs), timbre_layers=args.timbre_layers, timbre_max_frames=args.timbre_max_frames,
             latents_mean=latents_mean.tolist(), latents_std=latents_std.tolist(),
         )
     schema = AttributeSchema(schema_specs)

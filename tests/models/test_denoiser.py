@@ -182,3 +182,32 @@ def test_timbre_encoder_saves_and_loads(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded(sample, 100, conditions, timbre_latents=reference).sample,
                                    model(sample, 100, conditions, timbre_latents=reference).sample)
+
+
+def test_octave_safe_fourier_features_tell_an_f0_from_its_octave():
+    from latentdiff_edit.models.denoiser import octave_safe_frequencies
+
+    std = TINY_SCHEMA[0]["std"]  # semitones per normalized unit of log-F0
+    octave = 12.0 / std
+    value = torch.linspace(-2, 2, 9)[None, None, :]  # (batch, channel, frames) of normalized log-F0
+
+    def pairs(model, x):
+        return model._fourier(x)[:, 1:]  # the sine/cosine features, without the value itself
+
+    # the default powers of two: every pair but the first repeats within 2 units (13 st at a std of 6.5 st)
+    legacy = tiny_denoiser(frame_fourier_features=4)
+    moved = pairs(legacy, value + 2.0)
+    torch.testing.assert_close(moved[:, [1, 2, 3, 5, 6, 7]], pairs(legacy, value)[:, [1, 2, 3, 5, 6, 7]],
+                               atol=1e-5, rtol=0)
+    # octave-safe: every pair changes sign an octave away, the farthest any two values' features can be
+    safe = LatentDenoiser1D(latent_channels=8, hidden_size=32, num_layers=1, num_heads=2, attributes=TINY_SCHEMA,
+                            frame_fourier_features=4, frame_fourier_frequencies=octave_safe_frequencies(4, std))
+    torch.testing.assert_close(pairs(safe, value + octave), -pairs(safe, value), atol=1e-5, rtol=0)
+    near = (pairs(safe, value + 2.0 / std) - pairs(safe, value)).norm(dim=1)
+    far = (pairs(safe, value + octave) - pairs(safe, value)).norm(dim=1)
+    torch.testing.assert_close(far, torch.full_like(far, 2 * 4**0.5))
+    assert torch.all(far > near)
+    with pytest.raises(ValueError, match="frame_fourier_frequencies"):
+        LatentDenoiser1D(attributes=TINY_SCHEMA, frame_fourier_features=4, frame_fourier_frequencies=[0.5])
+    with pytest.raises(ValueError, match="positive std"):
+        octave_safe_frequencies(2, 0.0)

@@ -243,3 +243,30 @@ def test_two_processes_train_one_model_and_resume_on_one(tiny_corpus, tiny_codec
     info = pipe.denoiser.config.training_info
     assert info["steps"] == 5 and info["manifest"].endswith("/manifest.jsonl")
     assert not any(str(value).startswith("/") for value in info.values())  # no machine paths in the config
+
+
+def test_octave_safe_fourier_frequencies_reach_a_new_and_a_continued_model(tmp_path):
+    from accelerate import PartialState
+
+    from latentdiff_edit.models.denoiser import octave_safe_frequencies
+
+    PartialState()
+    recipe = load_recipe()
+    schema = [{"name": "f0", "type": "frame", "dim": 2, "mean": 7.0, "std": 6.5}]
+    base = ["--manifest", "m.jsonl", "--codec", "c", "--output_dir", str(tmp_path), "--frame_fourier_features", "3"]
+    assert recipe.fourier_frequencies(recipe.parse_args(base), schema) is None  # the default: powers of two
+    argv = [*base, "--frame_fourier_frequencies", "octave_safe"]
+    args = recipe.parse_args(argv)
+    assert recipe.fourier_frequencies(args, schema) == octave_safe_frequencies(3, 6.5)
+    with pytest.raises(ValueError, match="f0"):
+        recipe.fourier_frequencies(args, [{"name": "energy", "type": "frame", "dim": 1, "mean": 0.0, "std": 1.0}])
+    # continuing a saved model: the flag given sets its frequencies; not given, the saved ones stay
+    saved = LatentDenoiser1D(latent_channels=8, hidden_size=32, num_layers=1, num_heads=2, attributes=schema,
+                             frame_fourier_features=3)
+    recipe.adopt_architecture(recipe.parse_args(base), saved, base)
+    assert saved.config.frame_fourier_frequencies is None
+    recipe.adopt_architecture(args, saved, argv)
+    assert saved.config.frame_fourier_frequencies == octave_safe_frequencies(3, 6.5)
+    saved.save_pretrained(tmp_path / "model")
+    assert LatentDenoiser1D.from_pretrained(tmp_path / "model").config.frame_fourier_frequencies == \
+        octave_safe_frequencies(3, 6.5)
