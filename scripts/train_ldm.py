@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, gather_object, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast, gather_object, set_seed
 from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_density_for_timestep_sampling
 from tqdm.auto import tqdm
@@ -90,6 +90,9 @@ def parse_args(argv=None):
     p.add_argument("--min_lr_rate", type=float, default=0.1, help="Final LR fraction of cosine_with_min_lr.")
     p.add_argument("--lr_warmup_steps", type=int, default=300)
     p.add_argument("--max_train_steps", type=int, default=20000, help="Optimizer updates (of all processes together).")
+    p.add_argument("--max_train_minutes", type=float, default=None,
+                   help="Stop this chunk after so many minutes (wall clock), at a step it validates, checkpoints and "
+                        "saves: a time-boxed run (a lent GPU, a CPU session) that the next chunk resumes.")
     p.add_argument("--lr_schedule_steps", type=int, default=None,
                    help="Length of the learning-rate schedule (default --max_train_steps): stop early on a longer "
                         "schedule, e.g. the shipped v0.4 is step 4,000 of a cosine set for 8,000.")
@@ -546,6 +549,7 @@ def main(argv=None):
     progress = tqdm(total=args.max_train_steps, initial=global_step, desc="ldm", disable=not accelerator.is_main_process)
     # the clock continues from the resumed log: time_s is the training time of all chunks together
     start = time.time() - (log_rows[-1]["time_s"] if log_rows else 0.0)
+    deadline = time.time() + 60 * args.max_train_minutes if args.max_train_minutes is not None else None
     running, n_running, batch_hashes = 0.0, 0, []
     while global_step < args.max_train_steps:
         with accelerator.accumulate(denoiser):
@@ -586,14 +590,17 @@ def main(argv=None):
         global_step += 1
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}")
+        # every process stops at the same step: the main process's clock decides
+        stop = deadline is not None and bool(broadcast(torch.tensor([time.time() > deadline],
+                                                                    device=accelerator.device))[0])
+        last = stop or global_step == args.max_train_steps
 
-        if global_step % 50 == 0 or global_step == args.max_train_steps:
+        if global_step % 50 == 0 or last:
             mean_loss = accelerator.gather(torch.tensor([running / n_running], device=accelerator.device)).mean()
             row = {"step": global_step, "time_s": round(time.time() - start, 1), "loss": mean_loss.item(),
                    "lr": lr_scheduler.get_last_lr()[0]}
             running, n_running = 0.0, 0
-            if accelerator.is_main_process and (global_step % args.validation_steps == 0
-                                                or global_step == args.max_train_steps):
+            if accelerator.is_main_process and (global_step % args.validation_steps == 0 or last):
                 pipe = save_pipeline(args.output_dir / "pipeline", {})
                 row |= validate_edit(pipe, val_clips, args)
                 logger.info(json.dumps(row))
@@ -604,10 +611,13 @@ def main(argv=None):
                 write_log_csv(args.output_dir / "train_log.csv", log_rows)
                 plot_log(args.output_dir / "train_log.png", log_rows,
                          ["loss", "val_recon_snr_db", "val_pitch_shift_st"], "latent diffusion training")
-        if global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
+        if global_step % args.checkpointing_steps == 0 or last:
             # checkpoints/checkpoint_{step}; accelerate deletes all but the newest `--checkpoints_total_limit`
             accelerator.project_configuration.iteration = global_step
             accelerator.save_state()
+        if stop:
+            logger.info(f"--max_train_minutes {args.max_train_minutes} reached at step {global_step}")
+            break
 
     accelerator.wait_for_everyone()
     if args.debug_dump_dir is not None:

@@ -270,3 +270,20 @@ def test_octave_safe_fourier_frequencies_reach_a_new_and_a_continued_model(tmp_p
     saved.save_pretrained(tmp_path / "model")
     assert LatentDenoiser1D.from_pretrained(tmp_path / "model").config.frame_fourier_frequencies == \
         octave_safe_frequencies(3, 6.5)
+
+
+def test_a_time_boxed_chunk_stops_saved_and_the_next_one_resumes(tiny_corpus, tiny_codec_dir, tmp_path, launch):
+    output = tmp_path / "ldm"
+    common = ["--manifest", tiny_corpus, "--codec", tiny_codec_dir, "--output_dir", output, "--hidden_size", "32",
+              "--num_layers", "1", "--num_heads", "2", "--segment_frames", "32", "--train_batch_size", "2",
+              "--max_train_steps", "3", "--validation_steps", "1000", "--num_validation_clips", "1",
+              "--validation_inference_steps", "2", "--checkpointing_steps", "1000", "--resume_from_checkpoint", "latest"]
+    launch("train_ldm.py", 1, *common, "--max_train_minutes", "0")  # past its deadline after the first step
+    assert [p.name for p in (output / "checkpoints").iterdir()] == ["checkpoint_1"]
+    rows = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1] and "val_pitch_shift_st" in rows[0]  # validated where it stopped
+    assert VoiceEditPipeline.from_pretrained(output / "pipeline").denoiser.config.training_info["steps"] == 1
+    launch("train_ldm.py", 1, *common)
+    rows = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 3]
+    assert VoiceEditPipeline.from_pretrained(output / "pipeline").denoiser.config.training_info["steps"] == 3
