@@ -17,7 +17,8 @@ with an annealed learning rate (`codec_gl_3`, `ldm_finetune_3`); v0.7.1 trains t
 frozen encoder (`codec_gl_3_decoder`: the latents, so the LDM, stay v0.7's); v0.8 continues encoder and decoder
 together from there (`codec_gl_4`) and the LDM on their latents (`ldm_finetune_4`); v0.9 adds the content condition
 to that LDM (`ldm_envelope`: the source's spectral envelope as a frame attribute, on the same latents, so no codec
-stage); v0.10 repeats v0.8's round from there (`codec_gl_5`, `ldm_finetune_5`). `--init_codec DIR` starts the codec
+stage); v0.10 repeats v0.8's round from there (`codec_gl_5`, `ldm_finetune_5`); v0.13 gives that denoiser octave-safe
+Fourier frequencies of its frame condition and lets it relearn them (`ldm_octave`, no codec stage). `--init_codec DIR` starts the codec
 stage from saved weights (v0.2 started from v0.1's encoder: `git show v0.1` of `latentdiff_edit/default_model`).
 `--recipe synthetic` regenerates v0.1 (synthetic voices, SEANet codec).
 
@@ -68,6 +69,7 @@ V09_LDM_STEPS = 1500
 # 105 min on 1 CPU thread), then v0.9's denoiser (with the envelope) on those latents
 V010_CODEC_STEPS = 12000
 V010_LDM_STEPS = 4000
+V013_LDM_STEPS = 6000
 CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--train_batch_size", "8", "--segment_seconds", "1.0",
                   "--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "8"]
 LDM_FINETUNE = ["--validation_steps", "1000", "--checkpointing_steps", "500", "--num_validation_clips", "6",
@@ -168,6 +170,14 @@ REAL_SPEECH = {
                                    "--lr_warmup_steps", "100", "--max_train_steps", str(V010_CODEC_STEPS)])],
          "ldm": [("ldm_finetune_5", ["--renormalize_latents", *LDM_FINETUNE, "--max_train_steps",
                                      str(V010_LDM_STEPS), "--learning_rate", "2e-4", "--lr_warmup_steps", "100"])]},
+        # v0.13: octave-safe Fourier frequencies of the frame condition (`octave_safe_frequencies`): v0.10's denoiser
+        # relearns its frame embedding on v0.10's latents (no codec stage), V013_LDM_STEPS at lr 2e-4. (The shipped
+        # run's first 2,000 steps ran under a cosine set for 4,000, which had decayed to 1.1e-4 there; it resumed
+        # with the constant schedule below.)
+        {"codec": [],
+         "ldm": [("ldm_octave", [*LDM_FINETUNE, "--frame_fourier_frequencies", "octave_safe", "--max_train_steps",
+                                 str(V013_LDM_STEPS), "--learning_rate", "2e-4", "--lr_scheduler",
+                                 "constant_with_warmup", "--lr_warmup_steps", "100"])]},
     ],
 }
 SMOKE_CODEC_FINETUNE = ["--vocoder", "--phase", "griffin_lim", "--griffin_lim_iters", "4", "--max_train_steps", "1",
@@ -211,6 +221,9 @@ SMOKE = {
                                    "--lr_scheduler", "constant_with_warmup"])]},
         {"codec": [("codec_gl_5", [*SMOKE_CODEC_FINETUNE, "--lr_scheduler", "cosine"])],
          "ldm": [("ldm_finetune_5", ["--renormalize_latents", *SMOKE_LDM_FINETUNE])]},
+        {"codec": [],
+         "ldm": [("ldm_octave", [*SMOKE_LDM_FINETUNE, "--frame_fourier_frequencies", "octave_safe",
+                                 "--lr_scheduler", "constant_with_warmup"])]},
     ],
 }
 

@@ -50,6 +50,18 @@ def test_model_card(published):
                  "synthetic harmonic tones", "pip install latentdiff-edit==", 'load_pipeline("org/voice-edit")',
                  "8000 Hz, hop 8 samples"):
         assert text in card.text, text
+    assert "octave-safe" not in card.text  # the tiny denoiser keeps the powers-of-two frequencies
+
+
+def test_model_card_names_octave_safe_frequencies(tmp_path):
+    from latentdiff_edit.apps.hub import write_model_card
+    from latentdiff_edit.models.denoiser import octave_safe_frequencies
+
+    pipe = VoiceEditPipeline(**tiny_components())
+    pipe.denoiser.register_to_config(frame_fourier_frequencies=octave_safe_frequencies(2, 12.0))
+    pipe.save_pretrained(tmp_path)
+    card = write_model_card(tmp_path).read_text()
+    assert "2 Fourier feature pairs per frame attribute (octave-safe frequencies)" in card
 
 
 @pytest.mark.parametrize("spelling", [{}, {"custom_pipeline": "pipeline_voice_edit"}], ids=["plain", "custom_pipeline"])

@@ -138,6 +138,7 @@ def write_model_card(
                 ["denoiser", f"`LatentDenoiser1D`, hidden size {denoiser.get('hidden_size')}, "
                              f"{denoiser.get('num_layers')} layers, {denoiser.get('num_heads')} heads, "
                              f"{denoiser.get('frame_fourier_features', 0)} Fourier feature pairs per frame attribute"
+                             + (" (octave-safe frequencies)" if denoiser.get("frame_fourier_frequencies") else "")
                              + (f", timbre condition ({denoiser['timbre_layers']}-layer encoder of up to "
                                 f"{denoiser.get('timbre_max_frames')} clean source frames)"
                                 if denoiser.get("timbre_layers") else "")],

@@ -43,15 +43,18 @@ def test_default_model_recipe_smoke(tmp_path):
     # the v0.9 round added the envelope (content) condition to the LDM, with statistics per coefficient; the last
     # round's continuation keeps it
     assert names[-1] == "envelope" and len(pipe.schema.by_name["envelope"]["std"]) == 12
-    # the export is the last continuation of the LDM, on the last fine-tuning round's latents: 1 step on top of the
-    # seven previous continuations' 1 each + the LDM stage's 2, and no machine path in any config
+    # the export is the last continuation of the LDM (v0.13's octave-safe round on the last codec's latents): 1 step
+    # on top of the eight previous continuations' 1 each + the LDM stage's 2, and no machine path in any config
     assert pipe.denoiser.config.training_info["steps"] == 1
-    assert pipe.denoiser.config.training_info["total_steps"] == 10
+    assert pipe.denoiser.config.training_info["total_steps"] == 11
+    assert (work / "ldm_octave" / "DONE").is_file()
+    frequencies = pipe.denoiser.config.frame_fourier_frequencies
+    assert frequencies is not None and len(frequencies) == pipe.denoiser.config.frame_fourier_features
     assert (work / "ldm_continue" / "DONE").is_file() and (work / "ldm_continue_2" / "DONE").is_file()
     assert all((work / f"ldm_finetune_{i}" / "DONE").is_file() for i in (1, 2, 3, 4, 5))
     assert (work / "ldm_envelope" / "DONE").is_file()
     summary = json.loads((export / "training_summary.json").read_text())
-    assert len(summary["ldm_continued"]) == 8
+    assert len(summary["ldm_continued"]) == 9
     assert list(summary["codec_finetune"]) == ["codec_gl", "codec_gl_decoder", "codec_gl_2", "codec_gl_3",
                                                 "codec_gl_3_decoder", "codec_gl_4", "codec_gl_5"]
     assert not any("_name_or_path" in json.loads(c.read_text()) for c in export.glob("*/config.json"))
