@@ -487,7 +487,8 @@ def main(argv=None):
             latent_channels=codec.config.hidden_size, hidden_size=args.hidden_size, num_layers=args.num_layers,
             num_heads=args.num_heads, mlp_ratio=args.mlp_ratio, attributes=schema_specs,
             frame_fourier_features=args.frame_fourier_features,
-            frame_fourier_frequencies=fourier_frequencies(args, schema_specs), timbre_layers=args.timbre_layers, timbre_max_frames=args.timbre_max_frames,
+            frame_fourier_frequencies=fourier_frequencies(args, schema_specs),
+            timbre_layers=args.timbre_layers, timbre_max_frames=args.timbre_max_frames,
             latents_mean=latents_mean.tolist(), latents_std=latents_std.tolist(),
         )
     schema = AttributeSchema(schema_specs)

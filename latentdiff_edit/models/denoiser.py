@@ -127,7 +127,8 @@ class LatentDenoiser1D(ModelMixin, ConfigMixin):
         frame_fourier_frequencies (`list[float]`, *optional*): the pairs' frequencies in cycles per normalized unit.
             None: 0.25 * 2**k, whose periods (4, 2, 1, ... units) all divide 4 units; with log-F0 normalized by a
             std near 6.5 st that puts every pair but the first nearly in phase 13 st apart, so the embedding of an F0
-            an octave above the asked one lies closer to it than one 2 st away (measured on v0.10's denoiser).
+            13 st above the asked one lies closer to it than one 2 st away, and one 12 st above as close (measured on
+            v0.10's denoiser, docs/benchmark/fourier_octave/).
             `octave_safe_frequencies` gives frequencies that turn every pair half a cycle over an octave.
         timbre_layers (`int`, *optional*, defaults to 0): convolution layers of a [`TimbreEncoder`] that turns clean
             latents of the speaker's own recording (`timbre_latents`) into a global condition, kept fixed while an
