@@ -38,7 +38,13 @@ from transformers import EncodecModel, get_scheduler
 from latentdiff_edit import LatentDenoiser1D, VoiceEditPipeline
 from latentdiff_edit import codec as codec_utils
 from latentdiff_edit.attributes import AttributeSchema, SourceAttributes
-from latentdiff_edit.defaults import DEFAULT_INVERSION_DEPTH
+from latentdiff_edit.defaults import (
+    DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_INVERSION_DEPTH,
+    DEFAULT_NUM_INFERENCE_STEPS,
+    auto_inversion_depth,
+    default_edit_region,
+)
 from latentdiff_edit.features import (
     extract_f0,
     frame_energy_db,
@@ -46,6 +52,7 @@ from latentdiff_edit.features import (
     spectral_envelope,
     voiced_semitone_differences,
 )
+from latentdiff_edit.inversion import auto_inversion_method
 from latentdiff_edit.latents import latent_snr_db
 from latentdiff_edit.models.denoiser import octave_safe_frequencies
 from latentdiff_edit.models.vocoder import VocosVocoder
@@ -133,6 +140,9 @@ def parse_args(argv=None):
     p.add_argument("--validation_steps", type=int, default=1000)
     p.add_argument("--num_validation_clips", type=int, default=6)
     p.add_argument("--validation_inference_steps", type=int, default=25)
+    p.add_argument("--no_guided_validation", action="store_true",
+                   help="Validate the denoiser's unguided +3 st response only, not also the -3 / +3 st edits at the "
+                        "command line's defaults (achieved shifts and octave-off frames; about twice the time).")
     p.add_argument("--resume_from_checkpoint", type=str, default=None,
                    help='A checkpoint folder or "latest" (any number of processes may resume it).')
     p.add_argument("--init_denoiser", type=str, default=None, help="Continue from a saved denoiser (directory).")
@@ -375,7 +385,13 @@ def make_batch(items, schema: AttributeSchema, args, rng: np.random.Generator):
 
 @torch.no_grad()
 def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
-    """Invert validation clips, edit pitch by +3 st, measure the achieved shift (Praat, frames voiced in both)."""
+    """Invert validation clips, edit pitch by +3 st, measure the achieved shift (Praat, frames voiced in both).
+
+    `val_pitch_shift_st` is the denoiser's own response (guidance 1, the inversion it was validated with since v0.1);
+    unless `--no_guided_validation`, the edits a user gets are measured too: -3 and +3 st at the command line's
+    defaults (its inversion, depth, steps, guidance and edit region per direction), their median achieved shifts
+    (`val_guided_down_st`, `val_guided_up_st`) and the share of the source's voiced frames they render an octave
+    off the asked F0 (`val_octave_off_pct`, the spectrum check of the benchmark; needs librosa, the `eval` extra)."""
     shifts, snrs = [], []
     sr = pipe.sampling_rate
     for clip in clips:
@@ -387,8 +403,50 @@ def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
         differences = voiced_semitone_differences(clip.numpy(), edited, sr)
         if len(differences) > 5:
             shifts.append(float(np.median(differences)))
-    return {"val_recon_snr_db": float(np.mean(snrs)),
-            "val_pitch_shift_st": float(np.median(shifts)) if shifts else float("nan")}
+    row = {"val_recon_snr_db": float(np.mean(snrs)),
+           "val_pitch_shift_st": float(np.median(shifts)) if shifts else float("nan")}
+    if not args.no_guided_validation:
+        row |= validate_guided_edits(pipe, clips, args.seed)
+    return row
+
+
+GUIDED_VALIDATION_SHIFTS = {"val_guided_down_st": -3.0, "val_guided_up_st": 3.0}
+
+
+@torch.no_grad()
+def validate_guided_edits(pipe: VoiceEditPipeline, clips, seed: int) -> dict:
+    """-3 / +3 st edits of `clips` as the command line makes them (`validate_edit`)."""
+    try:
+        from latentdiff_edit.evaluation.metrics import octave_off_frames
+    except ImportError:  # the metrics' optional dependencies are missing: the shifts alone
+        octave_off_frames = None
+    sr, row, octave = pipe.sampling_rate, {}, [0, 0]
+    for key, shift in GUIDED_VALIDATION_SHIFTS.items():
+        shifts = []
+        for clip in clips:
+            source = clip.numpy()
+            inversion = pipe.invert(clip, sr, num_inference_steps=DEFAULT_NUM_INFERENCE_STEPS,
+                                    inversion_depth=auto_inversion_depth(shift), method=auto_inversion_method(shift),
+                                    generator=torch.Generator("cpu").manual_seed(seed))
+            edited = pipe(inversion=inversion, pitch_shift=shift, guidance_scale=DEFAULT_GUIDANCE_SCALE,
+                          guidance_reference="source", edit_region=default_edit_region(moves_f0_only=True),
+                          generator=torch.Generator("cpu").manual_seed(seed), output_type="np").audios[0]
+            edited = edited[: len(source)]
+            differences = voiced_semitone_differences(source, edited, sr)
+            if len(differences) > 5:
+                shifts.append(float(np.median(differences)))
+            if octave_off_frames is not None:
+                try:
+                    counts = octave_off_frames(source, edited, sr, pitch_shift=shift)
+                except ImportError:
+                    octave_off_frames = None
+                else:
+                    octave[0] += max(0, counts["octave_below"] + counts["octave_above"] - counts["source_octave_off"])
+                    octave[1] += counts["voiced_frames"]
+        row[key] = float(np.median(shifts)) if shifts else float("nan")
+    if octave_off_frames is not None:
+        row["val_octave_off_pct"] = 100.0 * octave[0] / octave[1] if octave[1] else float("nan")
+    return row
 
 
 def build_pipeline(codec, denoiser, prediction_type: str = "epsilon", vocoder=None) -> VoiceEditPipeline:
@@ -611,7 +669,8 @@ def main(argv=None):
                     f.write(json.dumps(row) + "\n")
                 write_log_csv(args.output_dir / "train_log.csv", log_rows)
                 plot_log(args.output_dir / "train_log.png", log_rows,
-                         ["loss", "val_recon_snr_db", "val_pitch_shift_st"], "latent diffusion training")
+                         ["loss", "val_recon_snr_db", "val_pitch_shift_st", "val_guided_up_st", "val_guided_down_st",
+                          "val_octave_off_pct"], "latent diffusion training")
         if global_step % args.checkpointing_steps == 0 or last:
             # checkpoints/checkpoint_{step}; accelerate deletes all but the newest `--checkpoints_total_limit`
             accelerator.project_configuration.iteration = global_step

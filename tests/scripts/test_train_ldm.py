@@ -282,8 +282,25 @@ def test_a_time_boxed_chunk_stops_saved_and_the_next_one_resumes(tiny_corpus, ti
     assert [p.name for p in (output / "checkpoints").iterdir()] == ["checkpoint_1"]
     rows = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1] and "val_pitch_shift_st" in rows[0]  # validated where it stopped
+    assert "val_guided_up_st" in rows[0] and "val_guided_down_st" in rows[0]  # and the edits at the defaults
     assert VoiceEditPipeline.from_pretrained(output / "pipeline").denoiser.config.training_info["steps"] == 1
     launch("train_ldm.py", 1, *common)
     rows = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 3]
     assert VoiceEditPipeline.from_pretrained(output / "pipeline").denoiser.config.training_info["steps"] == 3
+
+
+def test_guided_validation_measures_the_edits_the_command_line_makes():
+    """The validation row a user can read as "what edits do now": on the shipped model and the example clip, the
+    -3 / +3 st edits at the command line's defaults land near their request, and the octave-off share is a share."""
+    from latentdiff_edit import load_default_pipeline
+
+    pytest.importorskip("librosa")
+    recipe = load_recipe()
+    pipe = load_default_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    clip = load_clip(ROOT / "examples" / "example.wav", pipe.sampling_rate)[: 3 * pipe.sampling_rate]
+    row = recipe.validate_guided_edits(pipe, [clip], seed=0)
+    assert set(row) == {"val_guided_down_st", "val_guided_up_st", "val_octave_off_pct"}
+    assert -4.0 < row["val_guided_down_st"] < -2.0 and 2.0 < row["val_guided_up_st"] < 4.0
+    assert 0.0 <= row["val_octave_off_pct"] <= 100.0

@@ -29,7 +29,7 @@ from latentdiff_edit.training import load_clip
 
 torch.set_num_threads(1)
 # usage (the sets are synthesized into ./runs/inversion/sets when absent): [LATENTDIFF_EDIT_MODEL=DIR]
-#   [CALIBRATION=flite|real CORPUS=data/corpus] [INVERSION=ddim|ddpm] [PCA=0] [FIT=N] measure_directions.py OUT_DIR
+#   [CALIBRATION=flite|real CORPUS=data/corpus] [INVERSION=ddim|ddpm] [GUIDANCE=2] [PCA=0] [FIT=N] measure_directions.py OUT_DIR
 #   [CALIBRATION_JSON]
 # (default: the shipped model, DDIM inversion, with the PCA directions). FIT=N also runs every edit with its strength
 # fitted to the clip (`fit_strength`, up to N extra tries, measured against the source as the CLI's --fit-strength
@@ -99,7 +99,7 @@ def calibration_clips():
     return [load(f"{corpus}/{r['path']}") for r in first.values()]
 
 
-edit = {"guidance_scale": 2.0, "guidance_reference": "source"}
+edit = {"guidance_scale": float(os.environ.get("GUIDANCE", "2.0")), "guidance_reference": "source"}
 inv = {"num_inference_steps": 20, "inversion_depth": 0.8, "method": os.environ.get("INVERSION", "ddim")}
 torch.manual_seed(0)  # DDPM inversion's noise maps
 t0 = time.time()
