@@ -56,7 +56,8 @@ def test_default_model_recipe_smoke(tmp_path):
     summary = json.loads((export / "training_summary.json").read_text())
     assert len(summary["ldm_continued"]) == 9
     assert list(summary["codec_finetune"]) == ["codec_gl", "codec_gl_decoder", "codec_gl_2", "codec_gl_3",
-                                                "codec_gl_3_decoder", "codec_gl_4", "codec_gl_5"]
+                                                "codec_gl_3_decoder", "codec_gl_4", "codec_gl_5",
+                                                "codec_gl_5_decoder"]
     assert not any("_name_or_path" in json.loads(c.read_text()) for c in export.glob("*/config.json"))
     # the recipe's parameterization reaches both schedulers and the frame embedding
     assert pipe.scheduler.config.prediction_type == "v_prediction"
@@ -66,12 +67,13 @@ def test_default_model_recipe_smoke(tmp_path):
     # trained the encoder with a Griffin-Lim decoder (codec_gl), that decoder alone (codec_gl_decoder), then both again
     # (codec_gl_2, the second round) and again from those weights (codec_gl_3, the third), then that decoder alone
     # (codec_gl_3_decoder, a round without an LDM stage), then both together again (codec_gl_4, and once more in
-    # codec_gl_5 after the LDM-only round ldm_envelope); the export ships the
+    # codec_gl_5 after the LDM-only round ldm_envelope), and, after the LDM-only round ldm_octave, that decoder alone
+    # (codec_gl_5_decoder, v0.14); the export ships the
     # last codec and vocoder, the vocoder in float16 on disk (diffusers loads float32), the codec in float32
     assert (work / "vocoder" / "DONE").is_file() and pipe.denoiser.has_timbre
     codecs = {name: load_file(work / name / "codec" / "model.safetensors")
               for name in ("codec", "vocoder", "codec_gl", "codec_gl_decoder", "codec_gl_2", "codec_gl_3",
-                           "codec_gl_3_decoder", "codec_gl_4", "codec_gl_5")}
+                           "codec_gl_3_decoder", "codec_gl_4", "codec_gl_5", "codec_gl_5_decoder")}
     assert all(torch.equal(codecs["codec"][k], codecs["vocoder"][k]) for k in codecs["codec"])
     assert any(not torch.equal(codecs["vocoder"][k], codecs["codec_gl"][k]) for k in codecs["codec"])
     assert all(torch.equal(codecs["codec_gl"][k], codecs["codec_gl_decoder"][k]) for k in codecs["codec"])
@@ -80,11 +82,14 @@ def test_default_model_recipe_smoke(tmp_path):
     assert all(torch.equal(codecs["codec_gl_3"][k], codecs["codec_gl_3_decoder"][k]) for k in codecs["codec"])
     assert any(not torch.equal(codecs["codec_gl_3_decoder"][k], codecs["codec_gl_4"][k]) for k in codecs["codec"])
     assert any(not torch.equal(codecs["codec_gl_4"][k], codecs["codec_gl_5"][k]) for k in codecs["codec"])
+    assert all(torch.equal(codecs["codec_gl_5"][k], codecs["codec_gl_5_decoder"][k]) for k in codecs["codec"])
     exported = load_file(export / "codec" / "model.safetensors")
     assert all(torch.equal(exported[k], codecs["codec_gl_5"][k]) for k in exported)
     assert pipe.vocoder.config.phase == "griffin_lim"
     shipped = load_file(export / "vocoder" / "diffusion_pytorch_model.safetensors")
-    trained = load_file(work / "codec_gl_5" / "vocoder" / "diffusion_pytorch_model.safetensors")
+    trained = load_file(work / "codec_gl_5_decoder" / "vocoder" / "diffusion_pytorch_model.safetensors")
+    before = load_file(work / "codec_gl_5" / "vocoder" / "diffusion_pytorch_model.safetensors")
+    assert any(not torch.equal(before[k], trained[k]) for k in trained)  # the last decoder round trained it
     assert all(v.dtype == torch.float16 for v in shipped.values() if v.is_floating_point())
     assert all(torch.equal(shipped[k], trained[k].half()) for k in trained if trained[k].is_floating_point())
     assert next(pipe.vocoder.parameters()).dtype == torch.float32
@@ -96,11 +101,11 @@ def test_default_model_recipe_smoke(tmp_path):
     # a second run resumes: every stage is found done and nothing is retrained
     stamps = {stage: (work / stage / path).stat().st_mtime for stage, path in (
         ("ldm", "pipeline/denoiser/diffusion_pytorch_model.safetensors"),
-        ("codec_gl_5", "vocoder/diffusion_pytorch_model.safetensors"),
+        ("codec_gl_5_decoder", "vocoder/diffusion_pytorch_model.safetensors"),
         ("ldm_envelope", "pipeline/denoiser/diffusion_pytorch_model.safetensors"))}
     subprocess.run([sys.executable, ROOT / "scripts" / "train_default_model.py", "--work_dir", work,
                     "--export_dir", export, "--smoke", "--vocoder_steps", "1"], check=True, timeout=300)
     assert stamps == {stage: (work / stage / path).stat().st_mtime for stage, path in (
         ("ldm", "pipeline/denoiser/diffusion_pytorch_model.safetensors"),
-        ("codec_gl_5", "vocoder/diffusion_pytorch_model.safetensors"),
+        ("codec_gl_5_decoder", "vocoder/diffusion_pytorch_model.safetensors"),
         ("ldm_envelope", "pipeline/denoiser/diffusion_pytorch_model.safetensors"))}
