@@ -16,6 +16,7 @@ measure the achieved shift), (4) save the whole pipeline with `save_pretrained`.
 import argparse
 import copy
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -416,10 +417,9 @@ GUIDED_VALIDATION_SHIFTS = {"val_guided_down_st": -3.0, "val_guided_up_st": 3.0}
 @torch.no_grad()
 def validate_guided_edits(pipe: VoiceEditPipeline, clips, seed: int) -> dict:
     """-3 / +3 st edits of `clips` as the command line makes them (`validate_edit`)."""
-    try:
+    octave_off_frames = None  # the tracker-free octave check needs librosa (the `eval` extra); without it, shifts only
+    if importlib.util.find_spec("librosa") is not None:
         from latentdiff_edit.evaluation.metrics import octave_off_frames
-    except ImportError:  # the metrics' optional dependencies are missing: the shifts alone
-        octave_off_frames = None
     sr, row, octave = pipe.sampling_rate, {}, [0, 0]
     for key, shift in GUIDED_VALIDATION_SHIFTS.items():
         shifts = []
@@ -436,13 +436,9 @@ def validate_guided_edits(pipe: VoiceEditPipeline, clips, seed: int) -> dict:
             if len(differences) > 5:
                 shifts.append(float(np.median(differences)))
             if octave_off_frames is not None:
-                try:
-                    counts = octave_off_frames(source, edited, sr, pitch_shift=shift)
-                except ImportError:
-                    octave_off_frames = None
-                else:
-                    octave[0] += max(0, counts["octave_below"] + counts["octave_above"] - counts["source_octave_off"])
-                    octave[1] += counts["voiced_frames"]
+                counts = octave_off_frames(source, edited, sr, pitch_shift=shift)
+                octave[0] += max(0, counts["octave_below"] + counts["octave_above"] - counts["source_octave_off"])
+                octave[1] += counts["voiced_frames"]
         row[key] = float(np.median(shifts)) if shifts else float("nan")
     if octave_off_frames is not None:
         row["val_octave_off_pct"] = 100.0 * octave[0] / octave[1] if octave[1] else float("nan")
