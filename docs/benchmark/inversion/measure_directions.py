@@ -31,7 +31,8 @@ torch.set_num_threads(1)
 # usage (the sets are synthesized into ./runs/inversion/sets when absent): [LATENTDIFF_EDIT_MODEL=DIR]
 #   [CALIBRATION=flite|real CORPUS=data/corpus] [INVERSION=ddim|ddpm] [GUIDANCE=2] [PCA=0] [FIT=N] measure_directions.py OUT_DIR
 #   [CALIBRATION_JSON]
-# (default: the shipped model, DDIM inversion, with the PCA directions). FIT=N also runs every edit with its strength
+# (default: the shipped model, DDIM inversion, with the PCA directions; ONLY=pca with a CALIBRATION_JSON skips the
+# intonation evaluation). FIT=N also runs every edit with its strength
 # fitted to the clip (`fit_strength`, up to N extra tries, measured against the source as the CLI's --fit-strength
 # does) and scores it the same way as the calibration alone: against the unedited regeneration ("fitted"), and
 # against the source, as the fit aims ("fitted_vs_source"). EVAL_MANIFEST=M.jsonl evaluates on that manifest's clips
@@ -122,6 +123,8 @@ if os.environ.get("EVAL_MANIFEST"):
     eval_sets = ((os.path.basename(os.environ["EVAL_MANIFEST"]), [load(r["path"]) for r in rows]),)
 else:
     eval_sets = (("librivox", librivox), ("flite-heldout", flite[4:]))
+if os.environ.get("ONLY") == "pca":  # the unsupervised directions alone (pass the calibration as CALIBRATION_JSON)
+    eval_sets = ()
 for name, clips in eval_sets:
     for i, clip in enumerate(clips):
         inversion = pipe.invert(clip, sr, **inv)
@@ -171,17 +174,18 @@ def score(results):
             "refused": sum("refused" in r for r in results), "unmeasurable": len(results) - len(measured)}
 
 
-summary = {"unit": direction.unit, "calibration": direction.calibration, **score(results)}
-print("SUMMARY", json.dumps({k: v for k, v in summary.items() if k != "calibration"}), flush=True)
-if fit:
-    tries = [len(r["fit"]["trace"]) for r in fitted_results if "fit" in r]
-    summary["fitted"] = {**score(fitted_results), "max_extra_tries": fit, "mean_tries": float(np.mean(tries))}
-    summary["fitted_vs_source"] = score([{**r, "measured_log_ratio": r.get("measured_vs_source", float("nan"))}
-                                         for r in fitted_results])
-    print("SUMMARY FITTED", json.dumps(summary["fitted"]), flush=True)
-    print("SUMMARY FITTED VS SOURCE", json.dumps(summary["fitted_vs_source"]), flush=True)
-json.dump({"summary": summary, "results": results, "fitted_results": fitted_results},
-          open(f"{out}/intonation_eval.json", "w"), indent=1)
+if eval_sets:
+    summary = {"unit": direction.unit, "calibration": direction.calibration, **score(results)}
+    print("SUMMARY", json.dumps({k: v for k, v in summary.items() if k != "calibration"}), flush=True)
+    if fit:
+        tries = [len(r["fit"]["trace"]) for r in fitted_results if "fit" in r]
+        summary["fitted"] = {**score(fitted_results), "max_extra_tries": fit, "mean_tries": float(np.mean(tries))}
+        summary["fitted_vs_source"] = score([{**r, "measured_log_ratio": r.get("measured_vs_source", float("nan"))}
+                                             for r in fitted_results])
+        print("SUMMARY FITTED", json.dumps(summary["fitted"]), flush=True)
+        print("SUMMARY FITTED VS SOURCE", json.dumps(summary["fitted_vs_source"]), flush=True)
+    json.dump({"summary": summary, "results": results, "fitted_results": fitted_results},
+              open(f"{out}/intonation_eval.json", "w"), indent=1)
 
 if os.environ.get("PCA", "1") == "0":
     sys.exit(0)
