@@ -141,6 +141,11 @@ def parse_args(argv=None):
     p.add_argument("--validation_steps", type=int, default=1000)
     p.add_argument("--num_validation_clips", type=int, default=6)
     p.add_argument("--validation_inference_steps", type=int, default=25)
+    p.add_argument("--validation_selection", default="f0_quantiles", choices=["f0_quantiles", "first"],
+                   help="Which validation-split clips validate: f0_quantiles (default) takes the clips at the middles "
+                        "of --num_validation_clips equal bands of median F0, so low and high voices are both edited "
+                        "(the first rows of a corpus are often one speaker); first takes the first rows (before "
+                        "toolkit 0.14.0).")
     p.add_argument("--no_guided_validation", action="store_true",
                    help="Validate the denoiser's unguided +3 st response only, not also the -3 / +3 st edits at the "
                         "command line's defaults (achieved shifts and octave-off frames; about twice the time).")
@@ -411,6 +416,21 @@ def validate_edit(pipe: VoiceEditPipeline, clips, args) -> dict:
     return row
 
 
+def validation_indices(rows: list[dict], num_clips: int, selection: str = "f0_quantiles") -> list[int]:
+    """Indices of the validation-split rows that validate (`--validation_selection`): the first `num_clips`, or those
+    nearest the quantiles (k + 0.5) / num_clips of the rows' `f0_median_hz` (rows without one are ranked last), in
+    order of F0."""
+    candidates = [i for i, r in enumerate(rows) if r.get("split") == "validation"]
+    if selection == "first" or len(candidates) <= num_clips:
+        return candidates[:num_clips]
+    if selection != "f0_quantiles":
+        raise ValueError(f"unknown validation selection {selection!r}")
+    f0 = np.array([float(rows[i].get("f0_median_hz") or 0.0) for i in candidates])
+    by_f0 = [candidates[k] for k in np.argsort(np.where(f0 > 0, f0, np.inf), kind="stable")]
+    positions = np.floor((np.arange(num_clips) + 0.5) / num_clips * len(by_f0)).astype(int)
+    return [by_f0[k] for k in positions]
+
+
 GUIDED_VALIDATION_SHIFTS = {"val_guided_down_st": -3.0, "val_guided_up_st": 3.0}
 
 
@@ -503,7 +523,7 @@ def main(argv=None):
     for row in rows:
         row.setdefault("split", "train")
     train_idx = [i for i, r in enumerate(rows) if r["split"] == "train"][: args.max_train_clips]
-    val_idx = [i for i, r in enumerate(rows) if r["split"] == "validation"][: args.num_validation_clips] or train_idx[:2]
+    val_idx = validation_indices(rows, args.num_validation_clips, args.validation_selection) or train_idx[:2]
     saved_attributes = LatentDenoiser1D.load_config(args.init_denoiser)["attributes"] if args.init_denoiser else []
     envelope = "envelope" in args.frame_attributes or any(a["name"] == "envelope" for a in saved_attributes)
     items = encode_corpus([rows[i] for i in train_idx], codec, cache_dir / f"latents_{codec_tag(codec)}.pt",

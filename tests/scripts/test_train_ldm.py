@@ -304,3 +304,18 @@ def test_guided_validation_measures_the_edits_the_command_line_makes():
     assert set(row) == {"val_guided_down_st", "val_guided_up_st", "val_octave_off_pct"}
     assert -4.0 < row["val_guided_down_st"] < -2.0 and 2.0 < row["val_guided_up_st"] < 4.0
     assert 0.0 <= row["val_octave_off_pct"] <= 100.0
+
+
+def test_validation_clips_span_the_voices_of_the_validation_split():
+    recipe = load_recipe()
+    rows = [{"split": "train", "f0_median_hz": 100.0}]
+    rows += [{"split": "validation", "f0_median_hz": 200.0 + k} for k in range(6)]  # one speaker first, as Asterisk
+    rows += [{"split": "validation", "f0_median_hz": f} for f in (80.0, 95.0, 120.0, 150.0, 0.0, 300.0)]
+    first = recipe.validation_indices(rows, 4, "first")
+    assert first == [1, 2, 3, 4]
+    picked = recipe.validation_indices(rows, 4)
+    f0 = [rows[i]["f0_median_hz"] for i in picked]
+    assert f0 == sorted(f0) and f0[0] < 100.0 and f0[-1] > 200.0  # low and high voices, both
+    assert all(rows[i]["split"] == "validation" and rows[i]["f0_median_hz"] > 0 for i in picked)
+    assert len(set(picked)) == 4
+    assert recipe.validation_indices(rows[:3], 4) == [1, 2]  # fewer clips than asked: all of them
