@@ -1,6 +1,6 @@
 """latentdiff-edit: precise voice editing by latent space inversion."""
 
-__version__ = "0.14.0"
+__version__ = "0.15.0"
 
 from .attributes import AttributeSchema, SourceAttributes
 from .audio import AudioInputError

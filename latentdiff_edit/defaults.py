@@ -99,3 +99,12 @@ DEFAULT_INVERSION = "auto"
 # of the voiced frames of +-3 st edits at twice the asked F0) and that the Praat-scored repair removes few of them
 # (3.4 -> 2.8 % on LibriVox + Asterisk-12, 7.8 -> 7.2 % on TTS-14).
 DEFAULT_OCTAVE_REPAIR = 0
+
+# The pipeline's `harmonic_guidance` for command-line edits (`latentdiff_edit.harmonic_guidance`; 0 = off). Tuned on
+# the 24 validation clips of `scripts/tune_edit_defaults.py` (`runs/tune_validation24.jsonl`, v0.14, +-3 st, 12 steps;
+# docs/benchmark/harmonic_guidance/tune_validation24.json): voiced frames an octave off by the tracker-free check
+# 4.0 / 2.4 % -> 0.0 / 0.1 % at 0.5, 0.1 / 0.1 % at 1 and 2; speaker similarity 0.904 / 0.904 -> 0.893 / 0.900 at 0.5
+# (0.885 / 0.898 at 1), Whisper WER 0.141 / 0.169 -> 0.127 / 0.134 at 0.5 (0.173 / 0.144 at 1). 0.5 then checked on the
+# five gate sets (docs/benchmark/harmonic_guidance/README.md): octave-off frames pooled 2.87 -> 0.10 %, Praat's extra
+# jumps 77 -> 50, WER better on 4 of 6 transcribed rows, about 1.5x the edit's time.
+DEFAULT_HARMONIC_GUIDANCE = 0.5

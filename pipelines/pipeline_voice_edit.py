@@ -17,6 +17,7 @@ from transformers import EncodecModel
 
 from latentdiff_edit import codec as codec_utils
 from latentdiff_edit import directions as directions_lib
+from latentdiff_edit import harmonic_guidance as harmonic_lib
 from latentdiff_edit import inversion as inversion_methods
 from latentdiff_edit import latent_ops
 from latentdiff_edit.attributes import MEASURABLE, AttributeSchema, SourceAttributes, measure_source_attributes
@@ -1023,6 +1024,8 @@ class VoiceEditPipeline(DiffusionPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],
         timbre_condition: bool | None = None,
+        harmonic_guidance: float = 0.0,
+        harmonic_guidance_iterations: int = harmonic_lib.DEFAULT_ITERATIONS,
     ) -> VoiceEditPipelineOutput | tuple:
         r"""
         Edit recordings (from `audio` or a prior `inversion`), or generate from noise when neither is given.
@@ -1076,6 +1079,11 @@ class VoiceEditPipeline(DiffusionPipeline):
             timbre_condition (`bool`, *optional*): for a denoiser with a timbre encoder, keep the source's voice as a
                 fixed condition while the attributes move (default: True, or what `inversion` was made with); False
                 uses the null timbre. Ignored when generating from noise.
+            harmonic_guidance (`float`, *optional*, defaults to 0.0): keep the edited voice periodic at the asked F0
+                (`latentdiff_edit.harmonic_guidance`): at every step the denoiser's clean estimate is moved along the
+                gradient of how far its voiced frames fall short of the source's harmonicity at the asked contour, by
+                this scale (0 = off; edits of a source only, with a `DDIMScheduler`).
+            harmonic_guidance_iterations (`int`, *optional*, defaults to 2): gradient steps per sampling step.
 
         Examples:
         """
@@ -1092,6 +1100,14 @@ class VoiceEditPipeline(DiffusionPipeline):
                           strength, direction)
         if audio is not None and inversion is not None:
             raise ValueError("pass either `audio` or `inversion`, not both")
+        if not math.isfinite(harmonic_guidance) or harmonic_guidance < 0:
+            raise ValueError(f"`harmonic_guidance` must be a finite number >= 0, got {harmonic_guidance}")
+        if harmonic_guidance > 0:
+            if audio is None and inversion is None:
+                raise ValueError("`harmonic_guidance` keeps an edit of a source harmonic: pass `audio` or `inversion`")
+            if not isinstance(self.scheduler, DDIMScheduler):
+                raise ValueError(f"`harmonic_guidance` corrects DDIM's clean estimate; this pipeline has a "
+                                 f"`{type(self.scheduler).__name__}`")
         device = self._execution_device
 
         # 2. Encode: invert the audio, or take a given inversion; per clip (and per window of a long clip) the source
@@ -1229,6 +1245,12 @@ class VoiceEditPipeline(DiffusionPipeline):
             alpha_prod = self._inverse_scheduler().alphas_cumprod[int(timesteps[0])].to(latents)
             source_noise = (inversion.latents.to(latents) - alpha_prod.sqrt() * source_x0) / (1 - alpha_prod).sqrt()
             blend = frame_mask[:, None].to(latents)  # (B, 1, T)
+        harmonic = None
+        if harmonic_guidance > 0:
+            harmonic = self.harmonic_guidance(inversion, target, frame_mask, harmonic_guidance,
+                                              harmonic_guidance_iterations)
+            final_alpha = self.scheduler.final_alpha_cumprod.to(latents)
+            step_ratio = self.scheduler.config.num_train_timesteps // self.scheduler.num_inference_steps
         self._guidance_scale = guidance_scale
         self._do_classifier_free_guidance = len(branches) > 1
         self._interrupt = False
@@ -1252,9 +1274,19 @@ class VoiceEditPipeline(DiffusionPipeline):
                     pred = self._predict(latent_model_input, t, branches, scales, padding_mask, step_offsets, plan,
                                          frame_offsets)
                 if noise_maps is not None:  # edit-friendly DDPM: the eta = 1 mean plus the inverted noise
-                    latents = (self._stochastic_mean(pred, t, latents) + noise_maps[i]) * padding_mask[:, None]
+                    step = self.scheduler.step(pred, t, latents, eta=1.0, variance_noise=torch.zeros_like(latents))
+                    step_latents = step.prev_sample + noise_maps[i]
                 else:
-                    latents = self.scheduler.step(pred, t, latents).prev_sample * padding_mask[:, None]
+                    step = self.scheduler.step(pred, t, latents)
+                    step_latents = step.prev_sample
+                if harmonic is not None:
+                    # the corrected clean estimate with the same noise estimate: the step moves by alpha-bar(prev)^0.5
+                    # times the correction (eta = 0 and eta = 1 alike)
+                    x0 = step.pred_original_sample
+                    prev_t = int(t) - step_ratio
+                    alpha_prev = self.scheduler.alphas_cumprod[prev_t].to(latents) if prev_t >= 0 else final_alpha
+                    step_latents = step_latents + alpha_prev.sqrt() * (harmonic.correct(x0) - x0)
+                latents = step_latents * padding_mask[:, None]
                 if frame_mask is not None:
                     # outside the mask, the source noised to the next timestep (the inpainting pipelines' blend;
                     # DiffEdit, Couairon et al., ICLR 2023, eq. 5); after the last step, the source itself
@@ -1282,6 +1314,35 @@ class VoiceEditPipeline(DiffusionPipeline):
             return (audio_out,)
         return VoiceEditPipelineOutput(audios=audio_out, num_samples=num_samples, sampling_rate=self.sampling_rate,
                                        attributes=target)
+
+    def harmonic_spectrum(self) -> tuple[Callable, int, int]:
+        """A differentiable spectrum of normalized latents for harmonic guidance: `(fn, sampling_rate, n_fft)`, `fn`
+        mapping `(B, C, T)` to natural-log magnitudes `(B, bins, >= T)` whose frame `j` is centred on latent frame `j`:
+        a griffin-lim vocoder's own magnitude head, else the STFT (about 32 ms windows) of the decoded audio."""
+        vocoder = self.vocoder
+        if vocoder is not None and vocoder.config.phase == "griffin_lim":
+            def spectrum(latents):
+                return vocoder.log_magnitude(self.denormalize_latents(latents).to(vocoder.dtype)).float()
+            return spectrum, int(vocoder.config.sampling_rate), int(vocoder.config.n_fft)
+        n_fft = 1 << (round(0.032 * self.sampling_rate) - 1).bit_length()
+
+        def spectrum(latents):
+            audio = codec_utils.decode(self.codec, self.denormalize_latents(latents), vocoder=vocoder).float()
+            window = torch.hann_window(n_fft, device=audio.device)
+            stft = torch.stft(audio, n_fft, hop_length=self.hop_length, window=window, center=True,
+                              return_complex=True)
+            return stft.abs().clamp_min(1e-5).log()
+        return spectrum, int(self.sampling_rate), n_fft
+
+    def harmonic_guidance(self, inversion: VoiceInversionOutput, target: Sequence[SourceAttributes],
+                          frame_mask: torch.Tensor | None, scale: float,
+                          iterations: int = harmonic_lib.DEFAULT_ITERATIONS) -> harmonic_lib.HarmonicGuidance:
+        """The harmonic guidance of an edit of `inversion` toward the `target` contours (see `__call__`)."""
+        spectrum, sampling_rate, n_fft = self.harmonic_spectrum()
+        return harmonic_lib.HarmonicGuidance(
+            spectrum, sampling_rate, n_fft, inversion.source_latents.to(self._execution_device),
+            [s.f0_hz for s in inversion.source_attributes], [t.f0_hz for t in target], frame_mask, scale, iterations,
+            reach=harmonic_lib.DEFAULT_REACH)
 
     def load_directions(self, path=None, reload: bool = True) -> dict:
         r"""

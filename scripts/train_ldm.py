@@ -41,6 +41,7 @@ from latentdiff_edit import codec as codec_utils
 from latentdiff_edit.attributes import AttributeSchema, SourceAttributes
 from latentdiff_edit.defaults import (
     DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_HARMONIC_GUIDANCE,
     DEFAULT_INVERSION_DEPTH,
     DEFAULT_NUM_INFERENCE_STEPS,
     auto_inversion_depth,
@@ -450,6 +451,7 @@ def validate_guided_edits(pipe: VoiceEditPipeline, clips, seed: int) -> dict:
                                     generator=torch.Generator("cpu").manual_seed(seed))
             edited = pipe(inversion=inversion, pitch_shift=shift, guidance_scale=DEFAULT_GUIDANCE_SCALE,
                           guidance_reference="source", edit_region=default_edit_region(moves_f0_only=True),
+                          harmonic_guidance=DEFAULT_HARMONIC_GUIDANCE,
                           generator=torch.Generator("cpu").manual_seed(seed), output_type="np").audios[0]
             edited = edited[: len(source)]
             differences = voiced_semitone_differences(source, edited, sr)

@@ -34,6 +34,7 @@ from ..audio import DEFAULT_MAX_SECONDS, AudioInputError, output_format
 from ..defaults import (
     DEFAULT_FIT_STRENGTH,
     DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_HARMONIC_GUIDANCE,
     DEFAULT_INVERSION,
     DEFAULT_INVERSION_DEPTH,
     DEFAULT_NUM_INFERENCE_STEPS,
@@ -212,6 +213,11 @@ def _add_edit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="up to N other regenerations (other inversions) from which voiced stretches the edit drew "
                              "an octave off the asked F0 are redrawn; made only when such a stretch is found "
                              f"(default {DEFAULT_OCTAVE_REPAIR}: off; 2 is what docs/benchmark/octave_repair measured)")
+    parser.add_argument("--harmonic-guidance", type=float, default=DEFAULT_HARMONIC_GUIDANCE, metavar="S",
+                        dest="harmonic_guidance",
+                        help="keep the edited voice periodic at the asked F0: at every step, move the model's clean "
+                             "estimate toward a spectrum as harmonic at the asked F0 as the source's is at its own, "
+                             f"by S (default {DEFAULT_HARMONIC_GUIDANCE:g}; 0: off)")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE_SCALE,
                         help=f"guidance scale, 1 = no guidance (default {DEFAULT_GUIDANCE_SCALE:g})")
     parser.add_argument("--guidance_reference", choices=GUIDANCE_REFERENCES, default="source",
@@ -272,6 +278,7 @@ def _settings(args) -> EditSettings:
         region=args.region,
         fit_strength=args.fit_strength,
         octave_repair=args.octave_repair,
+        harmonic_guidance=args.harmonic_guidance,
     )
     check_settings(settings)
     return settings

@@ -37,6 +37,7 @@ from ..audio import (
 from ..defaults import (
     DEFAULT_FIT_STRENGTH,
     DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_HARMONIC_GUIDANCE,
     DEFAULT_INVERSION,
     DEFAULT_NUM_INFERENCE_STEPS,
     DEFAULT_OCTAVE_REPAIR,
@@ -132,6 +133,9 @@ class EditSettings:
             this many other regenerations (other inversions) from which the voiced segments the edit drew an octave
             off the asked F0 are redrawn (`latentdiff_edit.octave_repair`); they are made only when such a segment
             is found. 0 turns the check off.
+        harmonic_guidance (`float`, *optional*, defaults to `DEFAULT_HARMONIC_GUIDANCE`): the pipeline's
+            `harmonic_guidance`: at every step, move the denoiser's clean estimate toward a spectrum as harmonic at the
+            asked F0 as the source's is at its own (`latentdiff_edit.harmonic_guidance`); 0 turns it off.
     """
 
     mode: str = "cfg"
@@ -151,6 +155,7 @@ class EditSettings:
     fit_strength: int | None = None
     fit_tolerance: float = 0.1
     octave_repair: int = DEFAULT_OCTAVE_REPAIR
+    harmonic_guidance: float = DEFAULT_HARMONIC_GUIDANCE
 
 
 @dataclass
@@ -269,6 +274,8 @@ def check_settings(settings: EditSettings) -> None:
         raise ValueError(f"fit tolerance must be a positive number, got {settings.fit_tolerance}")
     if not (isinstance(settings.octave_repair, int) and settings.octave_repair >= 0):
         raise ValueError(f"octave-repair must be a whole number of regenerations >= 0, got {settings.octave_repair!r}")
+    if not (math.isfinite(settings.harmonic_guidance) and settings.harmonic_guidance >= 0):
+        raise ValueError(f"harmonic-guidance must be a number >= 0, got {settings.harmonic_guidance}")
     if settings.region is not None and settings.region not in EDIT_REGION_CHOICES:
         raise ValueError(f"region must be one of {EDIT_REGION_CHOICES}, got {settings.region!r}")
     if settings.segment is not None:
@@ -367,6 +374,7 @@ def edit_jobs(pipe, jobs: Sequence[EditJob], settings: EditSettings, report: boo
                 guidance_reference=settings.guidance_reference,
                 generator=torch.Generator("cpu").manual_seed(seed),
                 output_type=output_type,
+                harmonic_guidance=settings.harmonic_guidance,
             )
 
         output = regenerate(inversion, settings.seed, "latent" if repair else "np")
@@ -449,6 +457,7 @@ def _edit_with_direction(pipe, job: EditJob, settings: EditSettings) -> EditResu
         guidance_reference=settings.guidance_reference,
         generator=torch.Generator("cpu").manual_seed(settings.seed),
         output_type="np",
+        harmonic_guidance=settings.harmonic_guidance,
     )
     return _result(job, output.audios[0, : output.num_samples[0]], measured)
 
@@ -468,7 +477,8 @@ def _edit_fitted(pipe, job: EditJob, settings: EditSettings) -> EditResult:
         span=None if retimed else (job.start, job.end),
         edit_kwargs=dict(pitch_shift=job.edit.pitch_shift, intonation_scale=job.edit.intonation_scale,
                          attributes=[job.edit.attributes], edit_mask=[_mask(job)], edit_region=settings.region,
-                         guidance_scale=settings.guidance_scale, guidance_reference=settings.guidance_reference),
+                         guidance_scale=settings.guidance_scale, guidance_reference=settings.guidance_reference,
+                         harmonic_guidance=settings.harmonic_guidance),
     )
     result = _result(job, fitted.audio, inversion.source_attributes[0].values)
     result.fit = fitted.as_dict()
@@ -559,6 +569,8 @@ def provenance_record(model: str, job: EditJob, settings: EditSettings, operatio
             record["direction"] = settings.direction
         if settings.fit_strength:
             record["fit_strength"] = settings.fit_strength
+        if settings.harmonic_guidance > 0:
+            record["harmonic_guidance"] = settings.harmonic_guidance
     record.update(seed=settings.seed, steps=settings.num_inference_steps, depth=settings.inversion_depth,
                   inversion=settings.inversion)
     if not settings.timbre:
@@ -651,7 +663,8 @@ def describe_edit(edit: ClipEdit, settings: EditSettings) -> str:
         parts.append(f"direction {settings.direction} at strength {settings.strength:g}" + (
             f" (fitted to the clip, up to {settings.fit_strength} more tries)" if settings.fit_strength else ""))
     how = (f"direction, strength {settings.strength:g}" if settings.mode == "direction" else "cfg") + (
-        f", guidance {settings.guidance_scale:g} against {settings.guidance_reference}")
+        f", guidance {settings.guidance_scale:g} against {settings.guidance_reference}") + (
+        f", harmonic guidance {settings.harmonic_guidance:g}" if settings.harmonic_guidance > 0 else "")
     region = {"all": "", "speech": "; pauses kept", "voiced": "; voiced frames only"}[settings.region]
     return (f"{', '.join(parts)} ({how}; {settings.inversion.upper()} inversion, {settings.num_inference_steps} steps, "
             f"depth {settings.inversion_depth:g}, seed {settings.seed}{region})")

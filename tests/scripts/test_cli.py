@@ -202,6 +202,23 @@ def test_octave_repair_on_request_runs_and_is_recorded(tiny_pipeline_dir, clip, 
     assert status != 0 and "octave-repair" in err
 
 
+def test_harmonic_guidance_changes_the_edit_and_is_recorded(tiny_pipeline_dir, clip, tmp_path, capsys):
+    outputs = {}
+    for scale in (0, 2):
+        output = tmp_path / f"h{scale}.wav"
+        status, out, err = run(["edit", clip, "-o", output, "--model", tiny_pipeline_dir, "--steps", 3, "--pitch", 3,
+                                "--harmonic-guidance", scale], capsys)
+        assert status == 0, err
+        assert ("harmonic guidance 2" in out) == (scale == 2)
+        assert read_provenance(output).get("harmonic_guidance") == (2.0 if scale else None)
+        outputs[scale] = sf.read(output)[0]
+    # the tiny model has no vocoder: the guidance reads the STFT of the codec decoder's audio, and moves it
+    assert np.abs(outputs[2] - outputs[0]).max() > 1e-4
+    status, out, err = run(["edit", clip, "-o", tmp_path / "x.wav", "--model", tiny_pipeline_dir,
+                            "--harmonic-guidance", -1], capsys)
+    assert status != 0 and "harmonic-guidance" in err
+
+
 def test_octave_jumps_an_edit_added_are_measured_and_reported(tmp_path, capsys):
     from pathlib import Path
 

@@ -29,7 +29,8 @@ from latentdiff_edit.training import load_clip
 
 torch.set_num_threads(1)
 # usage (the sets are synthesized into ./runs/inversion/sets when absent): [LATENTDIFF_EDIT_MODEL=DIR]
-#   [CALIBRATION=flite|real CORPUS=data/corpus] [INVERSION=ddim|ddpm] [GUIDANCE=2] [PCA=0] [FIT=N] measure_directions.py OUT_DIR
+#   [CALIBRATION=flite|real CORPUS=data/corpus] [INVERSION=ddim|ddpm] [GUIDANCE=2] [HARMONIC=S] [PCA=0] [FIT=N]
+#   measure_directions.py OUT_DIR
 #   [CALIBRATION_JSON]
 # (default: the shipped model, DDIM inversion, with the PCA directions; ONLY=pca with a CALIBRATION_JSON skips the
 # intonation evaluation). FIT=N also runs every edit with its strength
@@ -101,6 +102,8 @@ def calibration_clips():
 
 
 edit = {"guidance_scale": float(os.environ.get("GUIDANCE", "2.0")), "guidance_reference": "source"}
+if float(os.environ.get("HARMONIC", "0")) > 0:  # harmonic guidance (`latentdiff_edit.harmonic_guidance`) on every edit
+    edit["harmonic_guidance"] = float(os.environ["HARMONIC"])
 inv = {"num_inference_steps": 20, "inversion_depth": 0.8, "method": os.environ.get("INVERSION", "ddim")}
 torch.manual_seed(0)  # DDPM inversion's noise maps
 t0 = time.time()

@@ -12,6 +12,7 @@ autocorrelation nor WORLD's. HARMONIC=1 adds the tracker-free check of the evalu
 
     python docs/benchmark/octave_repair/independent_check.py OUT.json lv cast   # MODEL=DIR: another pipeline folder
     pip install torchcrepe && TRACKERS=praat,harvest,crepe python docs/benchmark/octave_repair/independent_check.py OUT.json lv cast
+    COMPARE=harmonic HARMONIC=1 TRACKERS=praat,harvest,crepe python docs/benchmark/octave_repair/independent_check.py ...
 
 SET: lv (the LibriVox clips) or a manifest of docs/benchmark/v071/make_tts_male_test14.py (tts, ast, ctts, cast)."""
 import json
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from latentdiff_edit.apps.editing import ClipEdit, EditSettings, edit_jobs, prepare_job
+from latentdiff_edit.defaults import DEFAULT_HARMONIC_GUIDANCE
 from latentdiff_edit.evaluation.benchmark.clips import read_clips
 from latentdiff_edit.evaluation.metrics import (
     F0_CEILING_HZ,
@@ -60,6 +62,11 @@ def crepe(audio):
     return torch.nan_to_num(f0, nan=0.0)[0].numpy().astype(np.float64)
 
 
+# The two settings compared, under the keys of the first run ("r0": repair off, "r2": two tries), both without harmonic
+# guidance; COMPARE=harmonic compares harmonic guidance off ("r0") and at the command line's default ("r2") instead.
+VARIANTS = {"r0": {"octave_repair": 0, "harmonic_guidance": 0.0}, "r2": {"octave_repair": 2, "harmonic_guidance": 0.0}}
+if os.environ.get("COMPARE") == "harmonic":
+    VARIANTS = {"r0": {"harmonic_guidance": 0.0}, "r2": {"harmonic_guidance": DEFAULT_HARMONIC_GUIDANCE}}
 TRACKERS = {"harvest": harvest, "crepe": crepe, "praat": lambda audio: f0_contour(audio, sr)}
 USED = os.environ.get("TRACKERS", "harvest").split(",")
 FIGURES = [f"{t}_{m}" for t in USED for m in ("extra_jumps", "off_frames", "voiced_frames")] + (
@@ -95,17 +102,17 @@ for name in sys.argv[2:]:
         source_f0s = None
         for shift in (-3.0, 3.0):
             row = {}
-            for tries in (0, 2):
-                settings = EditSettings(octave_repair=tries)
+            for key, variant in VARIANTS.items():
+                settings = EditSettings(**variant)
                 job = prepare_job(clip["path"], sr, settings, ClipEdit(pitch_shift=shift))
                 started = time.perf_counter()
                 result = edit_jobs(pipe, [job], settings, report=False)[0]
                 seconds = round(time.perf_counter() - started, 2)
                 if source_f0s is None:
                     source_f0s = {t: TRACKERS[t](job.source) for t in USED}
-                row[f"r{tries}"] = figures(source_f0s, result.audio, shift, job.source) | {"seconds": seconds}
+                row[key] = figures(source_f0s, result.audio, shift, job.source) | {"seconds": seconds}
                 if result.octave is not None:
-                    row[f"r{tries}"]["repair"] = {k: result.octave[k] for k in ("kept", "tries", "segments_redrawn")}
+                    row[key]["repair"] = {k: result.octave[k] for k in ("kept", "tries", "segments_redrawn")}
             out[f"{name}/{clip['clip_id']}/{shift:+g}"] = row
             print(name, clip["clip_id"][-24:], f"{shift:+g}", {k: {t: (v[f"{t}_extra_jumps"], v[f"{t}_off_frames"])
                                                                    for t in USED} | ({"harmonic below/above": (v["harmonic_octave_below"], v["harmonic_octave_above"])}

@@ -161,6 +161,7 @@ def run_method(pipe: VoiceEditPipeline, method: str, edit: Edit, source: np.ndar
     common = dict(inversion=inversion, guidance_scale=args.guidance, guidance_reference=args.guidance_reference,
                   generator=generator, output_type="np", edit_region=region)
     if method == "cfg":
+        common["harmonic_guidance"] = getattr(args, "harmonic_guidance", 0.0)
         tries = getattr(args, "octave_repair", 0)
         if tries > 0 and invert_other is not None:
             common["output_type"] = "latent"

@@ -69,7 +69,13 @@ from tqdm.auto import tqdm
 
 from ... import __version__
 from ...audio import DEFAULT_MAX_SECONDS
-from ...defaults import DEFAULT_GUIDANCE_SCALE, DEFAULT_INVERSION, DEFAULT_OCTAVE_REPAIR, auto_inversion_depth
+from ...defaults import (
+    DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_HARMONIC_GUIDANCE,
+    DEFAULT_INVERSION,
+    DEFAULT_OCTAVE_REPAIR,
+    auto_inversion_depth,
+)
 from ...inversion import auto_inversion_method
 from ...latents import latent_snr_db
 from ...loading import model_label, resolve_model
@@ -135,6 +141,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--octave_repair", type=int, default=DEFAULT_OCTAVE_REPAIR, metavar="N",
                         help="cfg edits: up to N other regenerations from which voiced segments drawn an octave off the "
                              f"asked F0 are redrawn, as the command line (default {DEFAULT_OCTAVE_REPAIR}; 0: none)")
+    parser.add_argument("--harmonic_guidance", type=float, default=DEFAULT_HARMONIC_GUIDANCE, metavar="S",
+                        help="cfg edits: the pipeline's `harmonic_guidance` scale, as the command line's "
+                             f"--harmonic-guidance (default {DEFAULT_HARMONIC_GUIDANCE:g}; 0: off)")
     parser.add_argument("--no_timbre", action="store_true",
                         help="Edit with the null timbre (models with a timbre condition): the with/without comparison.")
     parser.add_argument("--asr", choices=ASR_CHOICES, default="auto",
