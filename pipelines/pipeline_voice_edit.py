@@ -786,7 +786,7 @@ class VoiceEditPipeline(DiffusionPipeline):
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
                 pred = self._predict(noisy[i], t, branches, scales, padding_mask, [None] * len(branches), plan)
-                mean = self._stochastic_mean(pred, t, noisy[i])
+                mean = self._stochastic_step(pred, t, noisy[i]).prev_sample
                 maps.append((noisy[i + 1] - mean) * mask)
                 progress_bar.update()
         return noisy[0], torch.stack(maps)
@@ -800,9 +800,10 @@ class VoiceEditPipeline(DiffusionPipeline):
                              dtype=source_latents.dtype)
         return (alpha_prod.sqrt() * source_latents + (1 - alpha_prod).sqrt() * noise) * padding_mask[:, None]
 
-    def _stochastic_mean(self, prediction, t, latents):
-        """The mean of the eta = 1 (DDPM-like) DDIM step from `latents` at `t`."""
-        return self.scheduler.step(prediction, t, latents, eta=1.0, variance_noise=torch.zeros_like(latents)).prev_sample
+    def _stochastic_step(self, prediction, t, latents):
+        """The eta = 1 (DDPM-like) DDIM step from `latents` at `t` without its noise: `prev_sample` is the step's mean,
+        `pred_original_sample` its clean estimate."""
+        return self.scheduler.step(prediction, t, latents, eta=1.0, variance_noise=torch.zeros_like(latents))
 
     # ----------------------------------------------------------------------------------------------------------
 
@@ -1274,7 +1275,7 @@ class VoiceEditPipeline(DiffusionPipeline):
                     pred = self._predict(latent_model_input, t, branches, scales, padding_mask, step_offsets, plan,
                                          frame_offsets)
                 if noise_maps is not None:  # edit-friendly DDPM: the eta = 1 mean plus the inverted noise
-                    step = self.scheduler.step(pred, t, latents, eta=1.0, variance_noise=torch.zeros_like(latents))
+                    step = self._stochastic_step(pred, t, latents)
                     step_latents = step.prev_sample + noise_maps[i]
                 else:
                     step = self.scheduler.step(pred, t, latents)

@@ -68,6 +68,29 @@ def test_correction_moves_an_octave_error_toward_the_asked_f0_and_leaves_a_good_
     assert torch.equal(masked.correct(octave_error), octave_error)
 
 
+def test_reach_keeps_the_correction_near_the_frames_that_fall_short():
+    source = log_spectrum(tone(150.0))[None]
+    frames = source.shape[-1]
+    edit = source.clone()
+    edit[..., 30:34] = log_spectrum(tone(300.0))[None][..., 30:34]  # four frames an octave above
+
+    def smeared(z):  # a spectrum model whose frames see their neighbours, as a vocoder's convolutions do
+        return torch.nn.functional.avg_pool1d(z, 9, stride=1, padding=4, count_include_pad=False)
+
+    def guidance(reach):
+        return HarmonicGuidance(smeared, SR, N_FFT, smeared(source), [np.full(frames, 150.0)],
+                                [np.full(frames, 150.0)], scale=1.0, iterations=1, reach=reach)
+
+    short = (guidance(None).frame_losses(edit)[0] > 0).nonzero().flatten()
+    assert len(short) > 0
+    moved = {reach: (guidance(reach).correct(edit) - edit).abs().amax(dim=1)[0] > 0 for reach in (None, 1)}
+    near = torch.zeros(frames, dtype=torch.bool)
+    for j in short.tolist():
+        near[max(0, j - 1): j + 2] = True
+    assert bool(moved[1].any()) and not bool((moved[1] & ~near).any())
+    assert bool((moved[None] & ~near).any())  # without a reach, the gradient spreads through the smearing
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="scale"):
         identity_guidance(tone(150.0), 150.0, 150.0, scale=-1.0)
