@@ -35,10 +35,12 @@ EVEN_MULTIPLES = (2.0, 4.0, 6.0)
 # for (a source frame 40 dB above its own half multiples does not make 40 dB a requirement).
 DEFAULT_TOLERANCE_DB = 3.0
 MAX_REFERENCE_DB = 15.0
-# Gradient steps on the clean estimate per sampling step, and the size of each: the root-mean-square change of the
-# guided frames' latents (the latents are normalized to unit variance), before the loss's own share scales it.
+# Gradient steps on the clean estimate per sampling step. Each moves a clip's (unit-variance) latents by a
+# root-mean-square of STEP_SIZE x scale x the share of its guided frames that fall short (`HarmonicGuidance.correct`).
 DEFAULT_ITERATIONS = 2
-# The pipeline's `reach` (see `HarmonicGuidance`): None moves every latent frame the gradient reaches.
+STEP_SIZE = 0.1
+# The pipeline's `reach` (see `HarmonicGuidance`): None moves every latent frame the gradient reaches (measured against
+# 2 on the tuning clips, docs/benchmark/harmonic_guidance/README.md: no better).
 DEFAULT_REACH = None
 
 
@@ -152,8 +154,8 @@ class HarmonicGuidance:
     def correct(self, x0: torch.Tensor) -> torch.Tensor:
         """`iterations` normalized gradient steps on the clean estimate `x0` `(B, C, T)`; a new tensor.
 
-        Each step moves a clip's latents along the loss's gradient by a root-mean-square of `scale x 0.1 x` the share
-        of its guided frames that fall short (so a clip that is already harmonic everywhere does not move)."""
+        Each step moves a clip's latents along the loss's gradient by a root-mean-square of `STEP_SIZE x scale x` the
+        share of its guided frames that fall short (so a clip that is already harmonic everywhere does not move)."""
         x = x0.detach().clone()
         if self.scale == 0 or not bool(self.mask.any()):
             return x
@@ -173,5 +175,5 @@ class HarmonicGuidance:
                 near = torch.nn.functional.max_pool1d(falls_short[:, None], width, stride=1, padding=self.reach)
                 grad = grad * near[:, :, : grad.shape[-1]]
             rms = grad.pow(2).mean(dim=(1, 2)).sqrt().clamp_min(1e-12)
-            x = x - (0.1 * self.scale * short / rms)[:, None, None] * grad
+            x = x - (STEP_SIZE * self.scale * short / rms)[:, None, None] * grad
         return x.detach()
