@@ -106,5 +106,6 @@ DEFAULT_OCTAVE_REPAIR = 0
 # 4.0 / 2.4 % -> 0.0 / 0.1 % at 0.5, 0.1 / 0.1 % at 1 and 2; speaker similarity 0.904 / 0.904 -> 0.893 / 0.900 at 0.5
 # (0.885 / 0.898 at 1), Whisper WER 0.141 / 0.169 -> 0.127 / 0.134 at 0.5 (0.173 / 0.144 at 1). 0.5 then checked on the
 # five gate sets (docs/benchmark/harmonic_guidance/README.md): octave-off frames pooled 2.87 -> 0.10 %, Praat's extra
-# jumps 77 -> 50, WER better on 4 of 6 transcribed rows, about 1.5x the edit's time.
+# jumps 77 -> 50, WER better on 4 of 6 transcribed rows; sampling takes about 2.5x as long (0.70 -> 1.80 s for the
+# 3 s example clip at 12 steps, 2 threads).
 DEFAULT_HARMONIC_GUIDANCE = 0.5
